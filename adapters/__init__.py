@@ -1,0 +1,1 @@
+"""Built-in adapters, installed as `jsonl_bridge.adapters`; the registry imports them lazily."""

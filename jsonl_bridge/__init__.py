@@ -1,0 +1,54 @@
+"""jsonl_bridge: annotation-tool exports in, fine-tuning JSON Lines out.
+
+The public API is imported lazily so that `import jsonl_bridge` stays cheap in notebooks and
+ETL jobs: pandas, Pillow, Jinja2 and the adapters load only when a function needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "AdapterLoadError": "jsonl_bridge.errors",
+    "BridgeError": "jsonl_bridge.errors",
+    "Conversion": "jsonl_bridge.convert",
+    "Example": "jsonl_bridge.chat",
+    "InputError": "jsonl_bridge.errors",
+    "Mapping": "jsonl_bridge.mapping",
+    "MappingError": "jsonl_bridge.errors",
+    "Record": "jsonl_bridge.records",
+    "Report": "jsonl_bridge.convert",
+    "UsageError": "jsonl_bridge.errors",
+    "convert": "jsonl_bridge.convert",
+    "load_mapping": "jsonl_bridge.mapping",
+    "read": "jsonl_bridge.convert",
+    "to_dataframe": "jsonl_bridge.frames",
+    "write_jsonl": "jsonl_bridge.writer",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from jsonl_bridge.chat import Example
+    from jsonl_bridge.convert import Conversion, Report, convert, read
+    from jsonl_bridge.errors import (
+        AdapterLoadError,
+        BridgeError,
+        InputError,
+        MappingError,
+        UsageError,
+    )
+    from jsonl_bridge.frames import to_dataframe
+    from jsonl_bridge.mapping import Mapping, load_mapping
+    from jsonl_bridge.records import Record
+    from jsonl_bridge.writer import write_jsonl
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jsonl_bridge' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
