@@ -29,7 +29,24 @@ _EXPORTS: dict[str, str] = {
     "write_jsonl": "jsonl_bridge.writer",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "AdapterLoadError",
+    "BridgeError",
+    "Conversion",
+    "Example",
+    "InputError",
+    "Mapping",
+    "MappingError",
+    "Record",
+    "Report",
+    "UsageError",
+    "__version__",
+    "convert",
+    "load_mapping",
+    "read",
+    "to_dataframe",
+    "write_jsonl",
+]
 
 if TYPE_CHECKING:
     from jsonl_bridge.chat import Example

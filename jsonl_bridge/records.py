@@ -158,8 +158,20 @@ class Relation(_Region):
 
 
 Region = Annotated[
-    Choice | Taxonomy | Span | Text | Number | Rating | Box | Polygon | Polyline | Points
-    | Ellipse | Mask | Tag | Relation,
+    Choice
+    | Taxonomy
+    | Span
+    | Text
+    | Number
+    | Rating
+    | Box
+    | Polygon
+    | Polyline
+    | Points
+    | Ellipse
+    | Mask
+    | Tag
+    | Relation,
     Field(discriminator="type"),
 ]
 

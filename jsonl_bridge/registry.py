@@ -141,7 +141,9 @@ def detect_adapter(source: Path) -> Adapter:
             f"({', '.join(available_adapters())})"
         )
     names = ", ".join(a.name for a in matches)
-    raise UsageError(f"{source}: several adapters could read this input ({names}); pick one with --from")
+    raise UsageError(
+        f"{source}: several adapters could read this input ({names}); pick one with --from"
+    )
 
 
 def _sniffs(adapter: Adapter, source: Path) -> bool:

@@ -1,0 +1,304 @@
+"""The `bridge` command: the only module that prints or exits.
+
+Exit codes (DESIGN §9): 0 success; 1 the data failed a check (rejects under --strict);
+2 usage error (bad flags, mapping errors); 3 unreadable or malformed input.
+Results go to stdout only with `-o -`; summaries, progress and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from jsonl_bridge.errors import BridgeError, UsageError
+
+app = typer.Typer(
+    name="bridge",
+    help="Turn Label Studio, Doccano and CVAT exports into fine-tuning JSON Lines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+mappings_app = typer.Typer(
+    help="List the mapping presets, or show one.", invoke_without_command=True
+)
+app.add_typer(mappings_app, name="mappings")
+
+T = TypeVar("T")
+
+FromOpt = Annotated[
+    str | None,
+    typer.Option("--from", help="Adapter name (label-studio); detected when omitted."),
+]
+OptionOpt = Annotated[
+    list[str] | None,
+    typer.Option("--option", help="Adapter option KEY=VALUE, e.g. label_config=config.xml."),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _fail(exc: BridgeError) -> NoReturn:
+    _err(f"error: {exc}")
+    raise typer.Exit(exc.exit_code)
+
+
+def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """`KEY=VALUE` pairs; comma-separated values become lists where the adapter wants one."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option {pair!r}: expected KEY=VALUE")
+        options[key.strip()] = value
+    return options
+
+
+def _adapter_options(source: Path, from_: str | None, pairs: list[str] | None) -> tuple[str, Any]:
+    from jsonl_bridge.convert import resolve_adapter
+
+    adapter = resolve_adapter(source, from_)
+    raw = _parse_options(pairs)
+    for key, value in raw.items():
+        info = adapter.options_model.model_fields.get(key)
+        if info is not None and getattr(info.annotation, "__origin__", None) is list:
+            raw[key] = [v.strip() for v in value.split(",") if v.strip()]
+    return adapter.name, adapter.parse_options(raw)
+
+
+def _progress(items: Iterator[T], label: str) -> Iterator[T]:
+    """A counter on stderr when it is a terminal; silent in pipes, CI and ETL logs."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description} {task.completed}"))
+    with Progress(
+        *columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        for item in items:
+            bar.advance(task)
+            yield item
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="The export file.")],
+    from_: FromOpt = None,
+    option: OptionOpt = None,
+    mapping: Annotated[
+        str, typer.Option("-m", "--mapping", help="Preset name or mapping YAML file.")
+    ] = "auto",
+    output: Annotated[
+        str | None,
+        typer.Option("-o", "--output", help="Output JSONL ('-' = stdout); default <source>.jsonl."),
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Where rejected tasks go (JSON Lines).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if any task is rejected.")
+    ] = False,
+    split: Annotated[
+        str | None, typer.Option("--split", help="e.g. train=0.9,validation=0.1")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split hash.")] = 0,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Read at most N tasks.")
+    ] = None,
+) -> None:
+    """Convert an export into training JSON Lines."""
+    try:
+        _convert(source, from_, option, mapping, output, rejects, strict, split, seed, limit)
+    except BridgeError as exc:
+        _fail(exc)
+
+
+def _convert(
+    source: Path,
+    from_: str | None,
+    option: list[str] | None,
+    mapping: str,
+    output: str | None,
+    rejects: Path | None,
+    strict: bool,
+    split: str | None,
+    seed: int,
+    limit: int | None,
+) -> None:
+    from jsonl_bridge import convert as conv
+    from jsonl_bridge import writer
+
+    adapter_name, options = _adapter_options(source, from_, option)
+    out = output or f"{source.stem}.jsonl"
+    if out != "-" and Path(out).resolve() == source.resolve():
+        raise UsageError(f"-o {out}: refusing to overwrite the input")
+    if split and out == "-":
+        raise UsageError("--split writes one file per split and cannot go to stdout (-o -)")
+    fractions = writer.parse_split(split) if split else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conversion = conv.convert(source, mapping, from_=adapter_name, options=options, limit=limit)
+        examples = _Stream(_progress(iter(conversion), "examples"), conversion)
+        if fractions:
+            report = writer.write_splits(examples, Path(out), fractions, seed)
+        else:
+            stream = sys.stdout.buffer if out == "-" else Path(out)
+            report = writer.write_jsonl(examples, stream)
+    rejects_path = rejects
+    if rejects_path is None and conversion.rejects and out != "-":
+        rejects_path = Path(out).with_name(f"{Path(out).stem}.rejects.jsonl")
+    if rejects_path is not None:
+        writer.write_rejects(conversion.rejects, rejects_path)
+    _print_summary(source, adapter_name, report, conversion.rejects, rejects_path)
+    if strict and conversion.rejects:
+        raise typer.Exit(1)
+
+
+class _Stream:
+    """Progress-wrapped examples that still hand their report to the writer."""
+
+    def __init__(self, examples: Iterator[Any], conversion: Any):
+        self._examples = examples
+        self.report = conversion.report
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._examples
+
+
+def _print_summary(source: Path, adapter: str, report: Any, rejects: list[Any], path: Any) -> None:
+    _err(f"read {report.tasks_read} tasks from {source} ({adapter})")
+    for name, count in report.outputs.items():
+        where = "stdout" if name == "-" else name
+        _err(f"wrote {count} examples to {where}")
+    _err(f"bytes written: {report.bytes_written}")
+    if report.unannotated:
+        _err(f"without annotations: {report.unannotated} (counted, not written)")
+    if rejects:
+        target = f" → {path}" if path else ""
+        _err(f"rejected: {len(rejects)}{target}")
+        for reason, count in sorted(report.rejected.items()):
+            first = next(r for r in rejects if r.reason == reason)
+            _err(f"  {reason}: {count} (first: task {first.id}: {first.detail})")
+    for message in report.warnings:
+        _err(f"warning: {message}")
+
+
+@app.command()
+def inspect(
+    source: Annotated[Path, typer.Argument(help="The export file.")],
+    from_: FromOpt = None,
+    option: OptionOpt = None,
+    records: Annotated[
+        bool, typer.Option("--records", help="Dump the intermediate records as JSON Lines.")
+    ] = False,
+    format_: FormatOpt = "text",
+) -> None:
+    """Show what an export holds: tasks, annotators, fields and their labels."""
+    from jsonl_bridge.summary import summarize
+
+    try:
+        _check_format(format_)
+        adapter_name, options = _adapter_options(source, from_, option)
+        from jsonl_bridge.registry import get_adapter
+
+        stream = get_adapter(adapter_name).read(source, options)
+        if records:
+            out = sys.stdout
+            for record in _progress(stream, "records"):
+                out.write(record.model_dump_json() + "\n")
+            return
+        summary = summarize(_progress(stream, "tasks"))
+    except BridgeError as exc:
+        _fail(exc)
+    if format_ == "json":
+        typer.echo(json.dumps(summary.to_json_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(_summary_text(source, adapter_name, summary.to_json_dict()))
+
+
+def _check_format(value: str) -> None:
+    if value not in ("text", "json"):
+        raise UsageError(f"--format {value!r}: choose text or json")
+
+
+def _summary_text(source: Path, adapter: str, s: dict[str, Any]) -> str:
+    formats = ", ".join(s["formats"]) or "?"
+    annotators = ", ".join(f"{k}: {v}" for k, v in s["annotators"].items()) or "none"
+    lines = [
+        f"{source}: {adapter} ({formats}), {s['tasks']} tasks",
+        f"annotations: {s['annotations']} by {len(s['annotators'])} annotators ({annotators})",
+        f"  cancelled: {s['cancelled_annotations']}, ground truth: {s['ground_truth_annotations']}",
+        f"tasks without annotations: {s['unannotated_tasks']}",
+        f"predictions: {s['predictions']}"
+        + (
+            f" (+{s['prediction_ids_only']} exported as ids only, without results)"
+            if s["prediction_ids_only"]
+            else ""
+        ),
+        f"data keys: {', '.join(s['data_keys']) or 'none'}",
+        "fields:" if s["fields"] else "fields: none found (see --option label_config=PATH)",
+    ]
+    for name, info in s["fields"].items():
+        labels = ", ".join(f"{k} {v}" for k, v in info["labels"].items())
+        kinds = "/".join(info["kinds"])
+        lines.append(
+            f"  {name}: {kinds}, {info['regions']} regions" + (f"; {labels}" if labels else "")
+        )
+    if s["invalid_tasks"]:
+        lines.append(f"malformed tasks: {s['invalid_tasks']} (see --records)")
+    return "\n".join(lines)
+
+
+@mappings_app.callback()
+def mappings(ctx: typer.Context) -> None:
+    """List the mapping presets."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from jsonl_bridge.mapping import list_presets
+
+    presets = list_presets()
+    width = max(len(name) for name, _ in presets)
+    for name, description in presets:
+        typer.echo(f"{name.ljust(width)}  {description}")
+
+
+@mappings_app.command("show")
+def mappings_show(name: Annotated[str, typer.Argument(help="Preset name.")]) -> None:
+    """Print one preset's YAML."""
+    from jsonl_bridge.mapping import preset_text
+
+    try:
+        typer.echo(preset_text(name), nl=False)
+    except BridgeError as exc:
+        _fail(exc)
+
+
+@app.command()
+def adapters() -> None:
+    """List the adapters (built in and installed plugins)."""
+    from jsonl_bridge.registry import available_adapters, get_adapter
+
+    for name in available_adapters():
+        try:
+            summary = get_adapter(name).summary
+        except BridgeError as exc:
+            summary = f"(broken: {exc})"
+        typer.echo(f"{name}  {summary}")
+
+
+def main() -> None:
+    """Console-script entry point (`bridge`, `jsonl-bridge`, `python -m jsonl_bridge`)."""
+    app(prog_name="bridge")

@@ -1,0 +1,222 @@
+"""The pipeline as plain functions over iterators: read → select → render → Example.
+
+`convert` returns a lazy `Conversion`: iterating it streams examples, and its `report` and
+`rejects` are complete once iteration ends. Per-task problems become rejects; whole-input
+problems raise. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from jsonl_bridge.chat import Example
+from jsonl_bridge.errors import InputError, RecordError, UsageError
+from jsonl_bridge.mapping import Mapping, load_mapping
+from jsonl_bridge.records import ExportSchema, Record, Source
+from jsonl_bridge.registry import Adapter, detect_adapter, get_adapter
+from jsonl_bridge.render import Renderer, infer_schema
+from jsonl_bridge.select import candidates, check_policy, select
+
+Options = BaseModel | dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A task that did not become an example, and why: one line of the rejects file."""
+
+    id: str
+    source: Source
+    reason: str
+    detail: str
+    annotators: list[str] = field(default_factory=list)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        where: dict[str, Any] = {"file": self.source.file}
+        if self.source.line is not None:
+            where["line"] = self.source.line
+        else:
+            where["pointer"] = self.source.pointer
+        return {
+            "id": self.id,
+            "source": where,
+            "reason": self.reason,
+            "detail": self.detail,
+            "annotators": self.annotators,
+        }
+
+
+@dataclass
+class Report:
+    """Counts by outcome; `bytes_written` and `outputs` are filled in by the writer."""
+
+    tasks_read: int = 0
+    examples: int = 0
+    unannotated: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    bytes_written: int = 0
+    outputs: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "tasks_read": self.tasks_read,
+            "examples": self.examples,
+            "unannotated": self.unannotated,
+            "rejected": dict(sorted(self.rejected.items())),
+            "warnings": self.warnings,
+            "bytes_written": self.bytes_written,
+            "outputs": self.outputs,
+        }
+
+
+def resolve_adapter(source: Path, from_: str | None) -> Adapter:
+    """The named adapter, or the one whose sniff recognises `source`."""
+    if not source.exists():
+        raise InputError(f"{source}: no such file or directory")
+    return get_adapter(from_) if from_ else detect_adapter(source)
+
+
+def read(source: str | Path, from_: str | None = None, options: Options = None) -> Iterator[Record]:
+    """Stream the records of an export; `options` are validated by the adapter's model."""
+    path = Path(source)
+    adapter = resolve_adapter(path, from_)
+    return adapter.read(path, adapter.parse_options(options))
+
+
+class Conversion:
+    """A lazy, single-pass stream of examples with its report and rejects."""
+
+    def __init__(self, records: Iterable[Record], mapping: Mapping, renderer: Renderer):
+        self.mapping = mapping
+        self.report = Report()
+        self.rejects: list[Reject] = []
+        self._records = records
+        self._renderer = renderer
+        self._started = False
+
+    def __iter__(self) -> Iterator[Example]:
+        if self._started:
+            raise UsageError("a Conversion can be iterated once; call convert() again")
+        self._started = True
+        ignored_predictions = 0
+        for record in self._records:
+            self.report.tasks_read += 1
+            ignored_predictions += len(record.meta.get("prediction_ids", ()))
+            example = self._convert_one(record)
+            if example is not None:
+                self.report.examples += 1
+                yield example
+        if ignored_predictions and self.mapping.include_predictions:
+            self._warn(
+                f"{ignored_predictions} predictions are exported as ids only and were ignored"
+            )
+
+    def _convert_one(self, record: Record) -> Example | None:
+        if record.problems:
+            self._reject(record, "invalid", "; ".join(record.problems), [])
+            return None
+        mapping = self.mapping
+        pool = candidates(record, mapping.select, mapping.include_predictions)
+        try:
+            chosen = select(record, pool, mapping.select, self._renderer.render)
+        except RecordError as exc:
+            self._reject(record, exc.reason, exc.message, exc.annotators)
+            return None
+        if chosen.messages is None:
+            self.report.unannotated += 1
+            return None
+        return Example(id=record.id, source=record.source, messages=chosen.messages)
+
+    def _reject(self, record: Record, reason: str, detail: str, annotators: list[str]) -> None:
+        self.report.rejected[reason] += 1
+        self.rejects.append(Reject(record.id, record.source, reason, detail, annotators))
+
+    def _warn(self, message: str) -> None:
+        self.report.warnings.append(message)
+        warnings.warn(message, stacklevel=3)
+
+
+def convert(
+    source_or_records: str | Path | Iterable[Record],
+    mapping: Mapping | str | Path = "auto",
+    *,
+    from_: str | None = None,
+    options: Options = None,
+    limit: int | None = None,
+) -> Conversion:
+    """Turn an export (a path, or records you already have) into training examples.
+
+    Mapping problems and unreadable inputs raise before the first example; per-task problems
+    are collected in `Conversion.rejects` while you iterate.
+    """
+    spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
+    check_policy(spec.select)
+    if isinstance(source_or_records, (str, Path)):
+        records, schema, reread = _open(Path(source_or_records), from_, options, spec)
+    else:
+        records, schema = source_or_records, None
+        reread = _rereader(source_or_records)
+    renderer = Renderer.compile(spec, schema)
+    if renderer.needs_label_scan:
+        renderer = Renderer.compile(spec, _merge(schema, infer_schema(reread())))
+    if limit is not None:
+        records = islice(records, limit)
+    return Conversion(records, spec, renderer)
+
+
+def _open(
+    path: Path, from_: str | None, options: Options, spec: Mapping
+) -> tuple[Iterator[Record], ExportSchema | None, Any]:
+    adapter = resolve_adapter(path, from_)
+    parsed = adapter.parse_options(_with_bound_fields(adapter, options, spec))
+    schema = adapter.schema(path, parsed) if adapter.schema else None
+    return adapter.read(path, parsed), schema, lambda: adapter.read(path, parsed)
+
+
+def _with_bound_fields(adapter: Adapter, options: Options, spec: Mapping) -> Options:
+    """Tell adapters that cannot tell results from data (flat CSV-like formats) which
+    columns the mapping binds, unless the user already said."""
+    if "fields" not in adapter.options_model.model_fields or isinstance(options, BaseModel):
+        return options
+    merged = dict(options or {})
+    bound = [name for name in spec.fields.values() if isinstance(name, str)]
+    if bound and "fields" not in merged:
+        merged["fields"] = bound
+    return merged
+
+
+def _rereader(records: Iterable[Record]) -> Any:
+    def again() -> Iterable[Record]:
+        if iter(records) is records:
+            raise UsageError(
+                "the mapping lists the labels (schema.labels) but neither labels.allowed nor a "
+                "labeling config gives them, and a one-shot record stream cannot be read twice:"
+                " pass a list of records, set labels.allowed, or give the label config"
+            )
+        return records
+
+    return again
+
+
+def _merge(known: ExportSchema | None, scanned: ExportSchema) -> ExportSchema:
+    """Fill labels the configuration did not list from the first pass over the export."""
+    if known is None:
+        return scanned
+    fields = dict(known.fields)
+    for name, scanned_field in scanned.fields.items():
+        current = fields.get(name)
+        if current is None or not current.labels:
+            fields[name] = scanned_field
+    return ExportSchema(fields=fields)

@@ -1,0 +1,151 @@
+"""JSON Lines output: atomic, deterministic, UTF-8, one example per `\\n`-terminated line.
+
+Atomic means a temp file beside the target, renamed over it only when everything was written;
+a failure part-way leaves the old file (if any) untouched and no temp file behind. The same
+input gives byte-identical output: no timestamps, no dict-order surprises, no ASCII escaping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from jsonl_bridge.chat import Example
+from jsonl_bridge.convert import Conversion, Reject, Report
+from jsonl_bridge.errors import UsageError
+
+
+def dumps_line(obj: dict[str, Any]) -> bytes:
+    """One JSON Lines line: the service's own formatting, UTF-8, no ASCII escaping."""
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """Write to a temp file in the target's folder and rename it into place on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    """mkstemp creates 0600 files; outputs should get the permissions `open` would give."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _report_of(examples: Iterable[Example]) -> tuple[Report, bool]:
+    """The conversion's own report when there is one (so counts and bytes add up)."""
+    report = getattr(examples, "report", None)
+    if isinstance(report, Report):
+        return report, False
+    return Report(), True
+
+
+def write_jsonl(examples: Conversion | Iterable[Example], path: str | Path | IO[bytes]) -> Report:
+    """Write examples to `path` ("-" or a binary stream writes there directly)."""
+    report, counted = _report_of(examples)
+    with ExitStack() as stack:
+        if isinstance(path, (str, Path)) and str(path) != "-":
+            handle = stack.enter_context(atomic_file(Path(path)))
+            name = str(path)
+        else:
+            handle = path if not isinstance(path, (str, Path)) else _stdout()
+            name = "-"
+        lines = 0
+        for example in examples:
+            line = dumps_line(example.to_json_dict())
+            handle.write(line)
+            report.bytes_written += len(line)
+            lines += 1
+        handle.flush()
+    if counted:
+        report.examples = lines
+    report.outputs[name] = lines
+    return report
+
+
+def _stdout() -> IO[bytes]:
+    import sys
+
+    return sys.stdout.buffer
+
+
+def parse_split(spec: str) -> dict[str, float]:
+    """`train=0.9,validation=0.1` → ordered fractions that must sum to 1."""
+    fractions: dict[str, float] = {}
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        try:
+            fraction = float(value)
+        except ValueError:
+            fraction = -1.0
+        if not sep or not name or not 0 <= fraction <= 1 or name in fractions:
+            raise UsageError(f"--split: bad part {part!r}; expected NAME=FRACTION, e.g. train=0.9")
+        fractions[name] = fraction
+    if abs(sum(fractions.values()) - 1) > 1e-6:
+        raise UsageError(f"--split: fractions add up to {sum(fractions.values()):g}, not 1")
+    return fractions
+
+
+def split_of(task_id: str, fractions: dict[str, float], seed: int) -> str:
+    """Deterministic split for a task: a hash of (seed, task id), independent of file order."""
+    digest = hashlib.sha256(f"{seed}\0{task_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") / 2**64
+    total = 0.0
+    for name, fraction in fractions.items():
+        total += fraction
+        if point < total:
+            return name
+    return next(reversed(fractions))
+
+
+def split_paths(output: Path, fractions: dict[str, float]) -> dict[str, Path]:
+    """`data/ds.jsonl` → `data/ds.train.jsonl`, `data/ds.validation.jsonl`, ..."""
+    return {name: output.with_name(f"{output.stem}.{name}{output.suffix}") for name in fractions}
+
+
+def write_splits(
+    examples: Conversion | Iterable[Example], output: Path, fractions: dict[str, float], seed: int
+) -> Report:
+    """Write one file per split, every file atomically; empty splits still get a file."""
+    report, counted = _report_of(examples)
+    paths = split_paths(output, fractions)
+    counts = dict.fromkeys(fractions, 0)
+    with ExitStack() as stack:
+        handles = {name: stack.enter_context(atomic_file(p)) for name, p in paths.items()}
+        for example in examples:
+            name = split_of(example.id, fractions, seed)
+            line = dumps_line(example.to_json_dict())
+            handles[name].write(line)
+            report.bytes_written += len(line)
+            counts[name] += 1
+    if counted:
+        report.examples = sum(counts.values())
+    report.outputs.update({str(paths[name]): n for name, n in counts.items()})
+    return report
+
+
+def write_rejects(rejects: Iterable[Reject], path: Path) -> int:
+    """The rejects file: one JSON line per rejected task, atomically."""
+    count = 0
+    with atomic_file(path) as handle:
+        for reject in rejects:
+            handle.write(dumps_line(reject.to_json_dict()))
+            count += 1
+    return count
