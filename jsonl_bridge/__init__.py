@@ -20,7 +20,7 @@ _EXPORTS: dict[str, str] = {
     "Mapping": "jsonl_bridge.mapping",
     "MappingError": "jsonl_bridge.errors",
     "Record": "jsonl_bridge.records",
-    "Report": "jsonl_bridge.convert",
+    "Report": "jsonl_bridge.report",
     "UsageError": "jsonl_bridge.errors",
     "convert": "jsonl_bridge.convert",
     "load_mapping": "jsonl_bridge.mapping",
@@ -50,7 +50,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from jsonl_bridge.chat import Example
-    from jsonl_bridge.convert import Conversion, Report, convert, read
+    from jsonl_bridge.convert import Conversion, convert, read
     from jsonl_bridge.errors import (
         AdapterLoadError,
         BridgeError,
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from jsonl_bridge.frames import to_dataframe
     from jsonl_bridge.mapping import Mapping, load_mapping
     from jsonl_bridge.records import Record
+    from jsonl_bridge.report import Report
     from jsonl_bridge.writer import write_jsonl
 
 

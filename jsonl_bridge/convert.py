@@ -8,9 +8,7 @@ problems raise. Nothing here prints.
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -20,65 +18,13 @@ from pydantic import BaseModel
 from jsonl_bridge.chat import Example
 from jsonl_bridge.errors import InputError, RecordError, UsageError
 from jsonl_bridge.mapping import Mapping, load_mapping
-from jsonl_bridge.records import ExportSchema, Record, Source
+from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter, detect_adapter, get_adapter
 from jsonl_bridge.render import Renderer, infer_schema
+from jsonl_bridge.report import Reject, Report
 from jsonl_bridge.select import candidates, check_policy, select
 
 Options = BaseModel | dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A task that did not become an example, and why: one line of the rejects file."""
-
-    id: str
-    source: Source
-    reason: str
-    detail: str
-    annotators: list[str] = field(default_factory=list)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        where: dict[str, Any] = {"file": self.source.file}
-        if self.source.line is not None:
-            where["line"] = self.source.line
-        else:
-            where["pointer"] = self.source.pointer
-        return {
-            "id": self.id,
-            "source": where,
-            "reason": self.reason,
-            "detail": self.detail,
-            "annotators": self.annotators,
-        }
-
-
-@dataclass
-class Report:
-    """Counts by outcome; `bytes_written` and `outputs` are filled in by the writer."""
-
-    tasks_read: int = 0
-    examples: int = 0
-    unannotated: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    warnings: list[str] = field(default_factory=list)
-    bytes_written: int = 0
-    outputs: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
-            "tasks_read": self.tasks_read,
-            "examples": self.examples,
-            "unannotated": self.unannotated,
-            "rejected": dict(sorted(self.rejected.items())),
-            "warnings": self.warnings,
-            "bytes_written": self.bytes_written,
-            "outputs": self.outputs,
-        }
 
 
 def resolve_adapter(source: Path, from_: str | None) -> Adapter:

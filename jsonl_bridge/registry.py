@@ -131,14 +131,27 @@ def get_adapter(name: str) -> Adapter:
 
 
 def detect_adapter(source: Path) -> Adapter:
-    """Pick the adapter whose `sniff` accepts `source`; none or several is a usage error."""
-    matches = [a for a in map(get_adapter, available_adapters()) if _sniffs(a, source)]
+    """Pick the adapter whose `sniff` accepts `source`; none or several is a usage error.
+
+    A plugin that fails to import is skipped here (it cannot claim the input) and named in
+    the error when nothing else matches, so one broken plugin never breaks detection.
+    """
+    matches, broken = [], []
+    for name in available_adapters():
+        try:
+            adapter = get_adapter(name)
+        except AdapterLoadError:
+            broken.append(name)
+            continue
+        if _sniffs(adapter, source):
+            matches.append(adapter)
     if len(matches) == 1:
         return matches[0]
     if not matches:
+        skipped = f"; could not load: {', '.join(broken)}" if broken else ""
         raise UsageError(
             f"{source}: no adapter recognises this input; name one with --from "
-            f"({', '.join(available_adapters())})"
+            f"({', '.join(available_adapters())}){skipped}"
         )
     names = ", ".join(a.name for a in matches)
     raise UsageError(

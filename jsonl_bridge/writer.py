@@ -14,11 +14,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from jsonl_bridge.chat import Example
-from jsonl_bridge.convert import Conversion, Reject, Report
 from jsonl_bridge.errors import UsageError
+from jsonl_bridge.report import Reject, Report
+
+if TYPE_CHECKING:
+    from jsonl_bridge.convert import Conversion
 
 
 def dumps_line(obj: dict[str, Any]) -> bytes:

@@ -1,0 +1,62 @@
+"""What a conversion produced: counts by outcome, and the tasks it rejected."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonl_bridge.records import Source
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A task that did not become an example, and why: one line of the rejects file."""
+
+    id: str
+    source: Source
+    reason: str
+    detail: str
+    annotators: list[str] = field(default_factory=list)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        where: dict[str, Any] = {"file": self.source.file}
+        if self.source.line is not None:
+            where["line"] = self.source.line
+        else:
+            where["pointer"] = self.source.pointer
+        return {
+            "id": self.id,
+            "source": where,
+            "reason": self.reason,
+            "detail": self.detail,
+            "annotators": self.annotators,
+        }
+
+
+@dataclass
+class Report:
+    """Counts by outcome; `bytes_written` and `outputs` are filled in by the writer."""
+
+    tasks_read: int = 0
+    examples: int = 0
+    unannotated: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    bytes_written: int = 0
+    outputs: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "tasks_read": self.tasks_read,
+            "examples": self.examples,
+            "unannotated": self.unannotated,
+            "rejected": dict(sorted(self.rejected.items())),
+            "warnings": self.warnings,
+            "bytes_written": self.bytes_written,
+            "outputs": self.outputs,
+        }

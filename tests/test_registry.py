@@ -1,0 +1,151 @@
+"""Adapter registry: lazy built-ins, entry-point plugins, suggestions, detection."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from jsonl_bridge import registry
+from jsonl_bridge.errors import AdapterLoadError, UnknownAdapterError, UsageError
+from jsonl_bridge.records import Annotation, Record, Source, Text
+from jsonl_bridge.registry import Adapter, get_adapter
+
+
+# The third-party example from docs/adapters.md, kept in step with it.
+class NotesOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    separator: str = "\t"
+
+
+def read_notes(source: Path, options: NotesOptions) -> Iterator[Record]:
+    """One task per line: `text<TAB>summary`."""
+    with source.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            text, _, summary = line.rstrip("\n").partition(options.separator)
+            yield Record(
+                id=str(number),
+                source=Source(tool="notes", format="tsv", file=str(source), line=number),
+                data={"text": text},
+                annotations=[Annotation(regions=[Text(field="summary", value=summary)])],
+            )
+
+
+def sniff_notes(source: Path) -> bool:
+    return source.suffix == ".notes"
+
+
+NOTES = Adapter(
+    name="notes",
+    read=read_notes,
+    sniff=sniff_notes,
+    summary="text<TAB>summary lines",
+    options_model=NotesOptions,
+)
+
+
+class FakeEntryPoint:
+    def __init__(self, name: str, loader: Any, value: str = "acme_bridge:ADAPTER") -> None:
+        self.name, self.value, self._loader = name, value, loader
+        self.dist = type("Dist", (), {"name": "acme-bridge"})()
+
+    def load(self) -> Any:
+        return self._loader()
+
+
+def use_entry_points(monkeypatch: pytest.MonkeyPatch, *eps: FakeEntryPoint) -> None:
+    monkeypatch.setattr(registry, "entry_points", lambda group: list(eps))
+
+
+def test_builtin_table_is_sorted_and_lazy() -> None:
+    assert list(registry.BUILTIN) == sorted(registry.BUILTIN)
+    assert all(":" in target for target in registry.BUILTIN.values())
+
+
+def test_import_jsonl_bridge_imports_no_adapter_pandas_or_pillow() -> None:
+    import subprocess
+
+    code = (
+        "import sys, jsonl_bridge; "
+        "bad = [m for m in ('pandas', 'PIL', 'jinja2', 'jsonl_bridge.adapters.label_studio') "
+        "if m in sys.modules]; print(bad)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_builtin_adapters_install_inside_the_package() -> None:
+    adapter = get_adapter("label-studio")
+    assert adapter.name == "label-studio"
+    module = sys.modules["jsonl_bridge.adapters.label_studio"]
+    assert module.__name__.startswith("jsonl_bridge.")
+
+
+def test_unknown_name_suggests_the_closest() -> None:
+    with pytest.raises(UnknownAdapterError, match="Did you mean 'label-studio'"):
+        get_adapter("label_studio")
+
+
+def test_plugin_loads_by_name_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[str] = []
+
+    def loader() -> Adapter:
+        loads.append("notes")
+        return NOTES
+
+    use_entry_points(monkeypatch, FakeEntryPoint("notes", loader))
+    assert "notes" in registry.available_adapters()
+    assert loads == []
+    assert get_adapter("notes") is NOTES
+    assert loads == ["notes"]
+
+
+def test_broken_plugin_names_itself_and_spares_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    def loader() -> Adapter:
+        raise ImportError("No module named 'acme_bridge'")
+
+    use_entry_points(monkeypatch, FakeEntryPoint("acme", loader))
+    with pytest.raises(AdapterLoadError, match="'acme'.*acme-bridge.*acme_bridge"):
+        get_adapter("acme")
+    assert get_adapter("label-studio").name == "label-studio"
+
+
+def test_plugin_cannot_take_a_builtin_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_entry_points(monkeypatch, FakeEntryPoint("label-studio", lambda: NOTES))
+    with pytest.warns(UserWarning, match="built in"):
+        names = registry.available_adapters()
+    assert names.count("label-studio") == 1
+
+
+def test_register_adapter_refuses_silent_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_registered", {})
+    registry.register_adapter(NOTES)
+    with pytest.raises(UsageError, match="replace=True"):
+        registry.register_adapter(NOTES)
+    registry.register_adapter(NOTES, replace=True)
+
+
+def test_docs_example_adapter_reads_and_validates_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "_registered", {})
+    registry.register_adapter(NOTES)
+    source = tmp_path / "a.notes"
+    source.write_text("long text\tshort\n", encoding="utf-8")
+    assert registry.detect_adapter(source) is NOTES
+    records = list(NOTES.read(source, NOTES.parse_options({})))
+    assert records[0].data == {"text": "long text"}
+    assert records[0].source.where() == f"{source}:1"
+    with pytest.raises(UsageError, match="bad --option for notes: sep.*separator"):
+        NOTES.parse_options({"sep": ","})
+
+
+def test_detection_with_no_match_asks_for_from(tmp_path: Path) -> None:
+    source = tmp_path / "x.bin"
+    source.write_bytes(b"\x00\x01")
+    with pytest.raises(UsageError, match="no adapter recognises this input"):
+        registry.detect_adapter(source)

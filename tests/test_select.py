@@ -1,0 +1,110 @@
+"""Annotator selection (DESIGN §11), with a stand-in renderer that echoes the chosen label."""
+
+from __future__ import annotations
+
+import pytest
+
+from jsonl_bridge.chat import Message
+from jsonl_bridge.errors import DisagreementError, UsageError
+from jsonl_bridge.records import Annotation, Choice, Record, Source
+from jsonl_bridge.select import NoGroundTruthError, candidates, check_policy, select
+
+SOURCE = Source(tool="test", format="json", file="export.json", pointer="/[0]")
+
+
+def ann(ident: str, who: str, label: str, **kw: object) -> Annotation:
+    regions = [Choice(field="category", labels=[label])]
+    return Annotation(id=ident, annotator=who, regions=regions, **kw)  # type: ignore[arg-type]
+
+
+def render(record: Record, annotation: Annotation) -> list[Message]:
+    region = annotation.regions[0]
+    assert isinstance(region, Choice)
+    return [
+        Message(role="user", content=record.data["text"]),
+        Message(role="assistant", content=region.labels[0]),
+    ]
+
+
+def record(*annotations: Annotation) -> Record:
+    return Record(id="7", source=SOURCE, data={"text": "hi"}, annotations=list(annotations))
+
+
+def choose(rec: Record, policy: str = "auto", predictions: bool = False) -> str | None:
+    chosen = select(rec, candidates(rec, policy, predictions), policy, render)
+    if chosen.messages is None:
+        return None
+    content = chosen.messages[-1].content
+    assert isinstance(content, str)
+    return content
+
+
+def test_ground_truth_wins_over_a_majority() -> None:
+    rec = record(
+        ann("1", "1", "billing", ground_truth=True), ann("2", "2", "other"), ann("3", "3", "other")
+    )
+    assert choose(rec) == "billing"
+
+
+def test_unanimous_and_strict_majority() -> None:
+    assert choose(record(ann("1", "1", "spam"), ann("2", "2", "spam"))) == "spam"
+    rec = record(ann("1", "1", "tech"), ann("2", "2", "tech"), ann("3", "3", "other"))
+    assert choose(rec) == "tech"
+
+
+def test_even_split_is_a_disagreement_naming_annotators_and_answers() -> None:
+    rec = record(ann("13", "1", "billing"), ann("14", "2", "other"))
+    with pytest.raises(DisagreementError) as info:
+        choose(rec)
+    assert info.value.reason == "disagreement"
+    assert info.value.annotators == ["1", "2"]
+    assert info.value.detail == {"answers": {"1": "billing", "2": "other"}}
+    assert "'billing'" in info.value.message and "'other'" in info.value.message
+
+
+def test_cancelled_annotations_never_count() -> None:
+    rec = record(ann("1", "1", "spam"), ann("2", "2", "other", cancelled=True))
+    assert choose(rec) == "spam"
+    assert choose(record(ann("2", "2", "other", cancelled=True))) is None
+
+
+def test_predictions_only_when_asked() -> None:
+    pred = ann("p", "model-v1", "billing", kind="prediction")
+    rec = record(ann("1", "1", "billing"), ann("2", "2", "other"), pred)
+    with pytest.raises(DisagreementError):
+        choose(rec)
+    assert choose(rec, predictions=True) == "billing"
+    assert choose(record(pred)) is None
+
+
+def test_first_and_latest_use_created_at_then_id_never_file_order() -> None:
+    late = ann("5", "1", "late", created_at="2026-01-02T00:00:00Z")
+    early = ann("9", "2", "early", created_at="2026-01-01T00:00:00Z")
+    rec = record(late, early)
+    assert choose(rec, "first") == "early"
+    assert choose(rec, "latest") == "late"
+    same_time = record(ann("10", "1", "ten"), ann("9", "2", "nine"))
+    assert choose(same_time, "first") == "nine"  # 9 < 10 numerically, not as text
+
+
+def test_majority_tie_rejects() -> None:
+    rec = record(ann("1", "1", "a"), ann("2", "2", "a"), ann("3", "3", "b"), ann("4", "4", "b"))
+    with pytest.raises(DisagreementError):
+        choose(rec, "majority")
+
+
+def test_ground_truth_policy_without_one_is_rejected() -> None:
+    with pytest.raises(NoGroundTruthError):
+        choose(record(ann("1", "1", "a")), "ground_truth")
+
+
+def test_annotator_policy_picks_that_person_or_counts_unannotated() -> None:
+    rec = record(ann("1", "1", "a"), ann("2", "anna", "b"))
+    assert choose(rec, "annotator:anna") == "b"
+    assert choose(rec, "annotator:nobody") is None
+
+
+def test_unknown_policy_is_a_usage_error() -> None:
+    check_policy("annotator:3")
+    with pytest.raises(UsageError, match="unknown select policy 'newest'"):
+        check_policy("newest")

@@ -1,0 +1,107 @@
+"""The JSONL writer: exact bytes, atomic replacement, deterministic splits."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jsonl_bridge.chat import Example, Message
+from jsonl_bridge.errors import UsageError
+from jsonl_bridge.records import Source
+from jsonl_bridge.writer import parse_split, split_of, write_jsonl, write_splits
+
+SOURCE = Source(tool="test", format="json", file="x.json")
+
+
+def example(ident: str, answer: str) -> Example:
+    return Example(
+        id=ident,
+        source=SOURCE,
+        messages=[
+            Message(role="user", content="Grüße 😡"),
+            Message(role="assistant", content=answer),
+        ],
+    )
+
+
+def test_lines_are_utf8_unescaped_and_newline_terminated(tmp_path: Path) -> None:
+    out = tmp_path / "train.jsonl"
+    report = write_jsonl([example("1", "a\nb")], out)
+    data = out.read_bytes()
+    expected = (
+        '{"messages": [{"role": "user", "content": "Grüße 😡"}, '
+        '{"role": "assistant", "content": "a\\nb"}]}\n'
+    ).encode()
+    assert data == expected
+    assert b"\r" not in data and b"\\u" not in data
+    assert report.examples == 1 and report.bytes_written == len(data)
+
+
+def test_stream_target_gets_the_same_bytes(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    write_jsonl([example("1", "x")], buffer)
+    write_jsonl([example("1", "x")], tmp_path / "a.jsonl")
+    assert buffer.getvalue() == (tmp_path / "a.jsonl").read_bytes()
+
+
+def test_failure_midway_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    out = tmp_path / "train.jsonl"
+    out.write_text("old\n")
+
+    def broken() -> Iterator[Example]:
+        yield example("1", "x")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_jsonl(broken(), out)
+    assert out.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.jsonl"]
+
+
+def test_output_gets_ordinary_permissions(tmp_path: Path) -> None:
+    out = tmp_path / "train.jsonl"
+    write_jsonl([example("1", "x")], out)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_parse_split_validates() -> None:
+    assert parse_split("train=0.9,validation=0.1") == {"train": 0.9, "validation": 0.1}
+    for bad in ("train=0.9", "train", "train=x,validation=1", "a=0.5,a=0.5", "a=1.5,b=-0.5"):
+        with pytest.raises(UsageError, match="--split"):
+            parse_split(bad)
+
+
+def test_splits_are_deterministic_and_files_named_after_the_output(tmp_path: Path) -> None:
+    fractions = {"train": 0.5, "validation": 0.5}
+    examples = [example(str(i), str(i)) for i in range(200)]
+    write_splits(examples, tmp_path / "ds.jsonl", fractions, seed=1)
+    train = (tmp_path / "ds.train.jsonl").read_bytes()
+    validation = (tmp_path / "ds.validation.jsonl").read_bytes()
+    assert len(train.splitlines()) + len(validation.splitlines()) == 200
+    assert 60 < len(train.splitlines()) < 140  # a fair coin, not all in one bucket
+    # the split of a task does not depend on file order
+    write_splits(list(reversed(examples)), tmp_path / "r.jsonl", fractions, seed=1)
+    ids = {json.loads(line)["messages"][1]["content"] for line in train.splitlines()}
+    reversed_ids = {
+        json.loads(line)["messages"][1]["content"]
+        for line in (tmp_path / "r.train.jsonl").read_bytes().splitlines()
+    }
+    assert ids == reversed_ids
+    # and a different seed gives a different split
+    assert any(split_of(str(i), fractions, 1) != split_of(str(i), fractions, 2) for i in range(50))
+
+
+@given(st.text(min_size=1), st.integers(min_value=0, max_value=2**32))
+def test_split_of_always_names_a_split(task_id: str, seed: int) -> None:
+    fractions = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    assert split_of(task_id, fractions, seed) in fractions
+    assert split_of(task_id, fractions, seed) == split_of(task_id, fractions, seed)
