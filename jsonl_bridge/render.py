@@ -1,0 +1,338 @@
+"""Render one annotation of a task into chat messages, through a compiled mapping.
+
+`Renderer.compile` does everything that does not depend on a task once (template syntax,
+bindings checkable against a known export schema, what the templates use), so that a broken
+mapping fails before the first task (exit 2) while a template that fails on one task's data
+only rejects that task, with the mapping's file:line and the task id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+
+from jsonl_bridge import _context as ctx
+from jsonl_bridge._schema import (
+    Bindings,
+    columns_hint,
+    infer_schema,
+    names_of,
+    schema_context,
+    selector_problem,
+    static_bindings,
+    uses,
+)
+from jsonl_bridge.chat import ImagePart, ImageURL, Message, Part, Role, TextPart
+from jsonl_bridge.errors import (
+    EmptyAnswerError,
+    FieldBindingError,
+    MappingError,
+    RecordError,
+    TemplateError,
+)
+from jsonl_bridge.mapping import Mapping, dotted
+from jsonl_bridge.records import Annotation, ExportSchema, Record, Region, Span
+from jsonl_bridge.templates import MEDIA_VAR, CompiledTemplate, compile_mapping, template_lineno
+
+__all__ = ["Renderer", "infer_schema"]
+
+_RENDER_ERRORS = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError)
+_Path = tuple[str | int, ...]
+
+
+class Renderer:
+    """A mapping compiled against what is known of the export; renders annotations."""
+
+    needs_label_scan: bool
+    """The templates use `schema.labels` (or other schema facts) that neither `labels.allowed`
+    nor the export's schema gives: compile again with `infer_schema` over the records."""
+
+    def __init__(
+        self,
+        mapping: Mapping,
+        schema: ExportSchema | None,
+        compiled: dict[_Path, CompiledTemplate],
+        bindings: Bindings,
+    ):
+        self.mapping = mapping
+        self.schema = schema
+        self._compiled = compiled
+        self._bindings = bindings
+        self._names, schema_uses = uses(compiled.values())
+        self._schema_context = schema_context(mapping, schema, bindings)
+        labels_known = "labels" in self._schema_context
+        self.needs_label_scan = bool(
+            (schema_uses & {"labels", "*"} and not labels_known)
+            or (schema_uses - {"labels"} and schema is None)
+        )
+
+    @classmethod
+    def compile(cls, mapping: Mapping, schema: ExportSchema | None) -> Renderer:
+        """Compile templates and bindings; MappingError names every problem (file:line)."""
+        compiled = compile_mapping(mapping)
+        if schema is not None and not schema.fields:
+            # A first pass that found no field at all (e.g. JSON_MIN without a labeling config,
+            # labels left as plain columns): decide per task, where the columns can be named.
+            schema = None
+        bindings, problems = static_bindings(mapping, schema)
+        if problems:
+            raise MappingError(problems)
+        return cls(mapping, schema, compiled, bindings)
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def render(self, record: Record, annotation: Annotation) -> list[Message]:
+        """The messages of one annotation; raises RecordError subclasses (rejects)."""
+        if not annotation.regions:
+            raise self._nothing(record, annotation)
+        regions = ctx.apply_labels(annotation.regions, self.mapping.labels, record, annotation)
+        if not regions:
+            raise self._empty(record, annotation, "every label was dropped (labels.unknown: drop)")
+        context = self._context(record, annotation, regions)
+        turns: list[tuple[Role, str | list[Part]]] = []
+        system = self._system(record, annotation, context)
+        if system.strip():
+            turns.append(("system", system))
+        if self.mapping.dialogue is not None:
+            turns.extend(self._history(record, annotation))
+        user = self._user(record, annotation, context)
+        if user:
+            turns.append(("user", user))
+        answer = self._render(("assistant",), context, record, annotation)
+        if not answer.strip():
+            raise self._empty(record, annotation, "the assistant message rendered empty")
+        turns.append(("assistant", answer))
+        return _messages(turns)
+
+    def _render(
+        self, path: _Path, context: dict[str, Any], record: Record, annotation: Annotation
+    ) -> str:
+        compiled = self._compiled[path]
+        try:
+            return compiled.template.render(context)
+        except _RENDER_ERRORS as exc:
+            line = template_lineno(exc, compiled.filename)
+            raise TemplateError(
+                f"{self._at(path, line)}{_jinja_message(exc)} (task {record.id})",
+                detail=str(exc),
+                annotators=_who(annotation),
+            ) from exc
+
+    def _system(self, record: Record, annotation: Annotation, context: dict[str, Any]) -> str:
+        own = record.data.get("system")
+        if self.mapping.dialogue is not None and isinstance(own, str) and own.strip():
+            return own
+        if ("system",) not in self._compiled:
+            return ""
+        return self._render(("system",), context, record, annotation)
+
+    def _user(
+        self, record: Record, annotation: Annotation, context: dict[str, Any]
+    ) -> str | list[Part]:
+        if isinstance(self.mapping.user, str):
+            text = self._render(("user",), context, record, annotation)
+            return text if text.strip() else ""
+        parts: list[Part] = []
+        for path in self._compiled:
+            if path[0] != "user":
+                continue
+            value = self._render(path, context, record, annotation)
+            if not value.strip():
+                continue  # an optional part (e.g. `{{ image | default('') }}`) left out
+            if path[-1] == "image":
+                parts.append(ImagePart(image_url=ImageURL(url=value.strip())))
+            else:
+                parts.append(TextPart(text=value))
+        if any(isinstance(part, ImagePart) for part in parts):
+            return parts
+        return "\n".join(part.text for part in parts if isinstance(part, TextPart))
+
+    def _history(self, record: Record, annotation: Annotation) -> list[tuple[Role, str]]:
+        spec = self.mapping.dialogue
+        assert spec is not None
+        turns = self._dialogue_turns(record, annotation)
+        out: list[tuple[Role, str]] = []
+        for index, turn in enumerate(turns, 1):
+            author = turn[spec.author_key]
+            role = spec.role_of(author)
+            if role is None:
+                known = ", ".join(f"{name} → {role}" for name, role in spec.roles.items())
+                raise TemplateError(
+                    f"{self._at(('dialogue', 'roles'))}turn {index}: unknown author "
+                    f"{author!r}; add it to dialogue.roles (roles: {known}) (task {record.id})",
+                    detail=str(author),
+                    annotators=_who(annotation),
+                )
+            text = turn[spec.text_key]
+            out.append((role, text if isinstance(text, str) else str(text)))
+        return out
+
+    def _dialogue_turns(self, record: Record, annotation: Annotation) -> list[dict[str, Any]]:
+        spec = self.mapping.dialogue
+        assert spec is not None
+
+        def is_turns(value: Any) -> bool:
+            return (
+                isinstance(value, list)
+                and bool(value)
+                and all(
+                    isinstance(t, dict) and spec.author_key in t and spec.text_key in t
+                    for t in value
+                )
+            )
+
+        if spec.field is not None:
+            keys = [spec.field] if is_turns(record.data.get(spec.field)) else []
+            wanted = f"data key {spec.field!r} with a list of turns"
+        else:
+            keys = [key for key, value in record.data.items() if is_turns(value)]
+            wanted = "exactly one data value that is a list of turns"
+        if len(keys) != 1:
+            shape = f"{{{spec.author_key}: ..., {spec.text_key}: ...}}"
+            found = f" (found: {', '.join(keys)}; set dialogue.field)" if keys else ""
+            raise FieldBindingError(
+                f"{self._at(('dialogue',))}needs {wanted} ({shape}){found}; data keys: "
+                f"{', '.join(record.data) or 'none'} (task {record.id})",
+                annotators=_who(annotation),
+            )
+        turns: list[dict[str, Any]] = record.data[keys[0]]
+        return turns
+
+    def _at(self, path: _Path, line: int | None = None) -> str:
+        """`mapping.yaml:12: assistant: `, the prefix of errors located in the mapping.
+
+        The location is part of the message (not only `where`) so that the rejects file's
+        `detail` names it too.
+        """
+        return f"{self.mapping.where(path, line)}: {dotted(path)}: "
+
+    def _nothing(self, record: Record, annotation: Annotation) -> RecordError:
+        """An annotation without results: empty, or (no schema, no task field anywhere) a
+        sign that the labels are plain data columns the adapter could not recognise."""
+        if self.schema is not None or any(a.regions for a in record.annotations):
+            return self._empty(record, annotation, "the annotation has no result")
+        return FieldBindingError(
+            f"no annotation of task {record.id} has a labeled field; {columns_hint(record)}",
+            where=record.source.where(),
+            annotators=_who(annotation),
+        )
+
+    def _empty(self, record: Record, annotation: Annotation, why: str) -> EmptyAnswerError:
+        return EmptyAnswerError(
+            f"{why} (task {record.id})", where=record.source.where(), annotators=_who(annotation)
+        )
+
+    # --- context ---------------------------------------------------------------------------
+
+    def _context(
+        self, record: Record, annotation: Annotation, regions: list[Region]
+    ) -> dict[str, Any]:
+        groups = ctx.group_by_field(regions)
+        schema = self.schema
+        fields = {
+            name: ctx.field_value(group, schema.fields.get(name) if schema else None)
+            for name, group in groups.items()
+        }
+        for name, target in self._bind(record, annotation).items():
+            if target in fields:
+                fields[name] = fields[target]
+            else:
+                fields.pop(name, None)  # bound but absent: never another field of that name
+        images = ctx.image_sizes(record)
+        context: dict[str, Any] = {
+            "data": record.data,
+            "fields": fields,
+            "annotation": {
+                "id": annotation.id,
+                "annotator": annotation.annotator,
+                "kind": annotation.kind,
+                "ground_truth": annotation.ground_truth,
+                "created_at": annotation.created_at,
+            },
+            "schema": self._schema_context,
+            "record": {
+                "id": record.id,
+                "source": record.source.model_dump(mode="json"),
+                "meta": record.meta,
+                "media": [media.model_dump(mode="json") for media in record.media],
+            },
+            MEDIA_VAR: images,
+        }
+        optional = {
+            "label": ctx.single_label(groups),
+            "text": ctx.find_text(record, regions, schema),
+            "image": ctx.find_image(record, regions),
+        }
+        context.update({key: value for key, value in optional.items() if value is not None})
+        if "answer" in self._names:
+            context["answer"] = self._answer(record, annotation, groups, context)
+        return context
+
+    def _answer(
+        self,
+        record: Record,
+        annotation: Annotation,
+        groups: dict[str, list[Region]],
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
+        def span_text(span: Span) -> str:
+            if span.text is not None:
+                return span.text
+            source = record.data.get(span.target or "")
+            source = source if isinstance(source, str) else context.get("text")
+            if not isinstance(source, str):
+                raise ValueError(f"span {span.start}-{span.end} has no text and no source text")
+            return source[span.start : span.end]
+
+        try:
+            return ctx.build_answer(groups, self.schema, context[MEDIA_VAR], span_text)
+        except ValueError as exc:
+            path = next(p for p, c in self._compiled.items() if "answer" in names_of(c))
+            raise TemplateError(
+                f"{self._at(path)}answer: {exc} (task {record.id})",
+                annotators=_who(annotation),
+            ) from exc
+
+    def _bind(self, record: Record, annotation: Annotation) -> dict[str, str]:
+        """Binding name → export field, resolving `{kind: ...}` selectors on this task."""
+        resolved: dict[str, str] = {}
+        kinds: dict[str, str] | None = None
+        for name, binding in self._bindings.items():
+            if isinstance(binding, str):
+                resolved[name] = binding
+                continue
+            if kinds is None:
+                kinds = {r.field: r.type for a in record.annotations for r in a.regions}
+            matches = [field for field, kind in kinds.items() if kind in binding.kind]
+            if len(matches) != 1:
+                raise FieldBindingError(
+                    self._at(("fields", name))
+                    + selector_problem(name, binding, matches, kinds, record),
+                    annotators=_who(annotation),
+                )
+            resolved[name] = matches[0]
+        return resolved
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _messages(turns: list[tuple[Role, str | list[Part]]]) -> list[Message]:
+    """Text-only examples get string content; with an image, every message gets parts."""
+    with_image = any(isinstance(content, list) for _, content in turns)
+    messages = []
+    for role, content in turns:
+        if with_image and isinstance(content, str):
+            content = [TextPart(text=content)]
+        messages.append(Message(role=role, content=content))
+    return messages
+
+
+def _jinja_message(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, jinja2.TemplateError) else text
+
+
+def _who(annotation: Annotation) -> list[str]:
+    return [annotation.annotator] if annotation.annotator else []

@@ -1,0 +1,184 @@
+"""The Jinja2 environment mapping templates run in, and the filters they get.
+
+Mapping files come from users and are shared like configuration, so templates run in jinja's
+immutable sandbox (no dunder access, no mutating `data` or `fields`) with StrictUndefined: a
+typo in a field name fails loudly on the first task instead of writing empty answers.
+Autoescaping is off (the output is JSON Lines text, not HTML); `json`/`tojson` are our own,
+because jinja's `tojson` escapes `<`, `>` and `&` for HTML.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from jsonl_bridge._yaml_positions import KeyPath
+from jsonl_bridge.errors import MappingError
+from jsonl_bridge.geometry import CONVENTIONS, envelope, to_convention
+from jsonl_bridge.mapping import Mapping, dotted, sort_problems
+
+MEDIA_VAR = "__bridge_images__"
+"""Context variable holding the task's `ImageSizes` (read by the `boxes` filter)."""
+
+
+@dataclass(frozen=True)
+class ImageSizes:
+    """Pixel sizes of a task's images, found by the key a region points at."""
+
+    sizes: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+
+    def of(self, target: str | None) -> tuple[int, int]:
+        """The (width, height) of the image `target` names, else of the only image."""
+        size = self.sizes.get(target) if target is not None else None
+        if size is None and len(self.sizes) == 1:
+            size = next(iter(self.sizes.values()))
+        if size is None:
+            known = ", ".join(self.sizes) or "none"
+            raise ValueError(
+                f"boxes: no image for field target {target!r} (images of this task: {known})"
+            )
+        width, height = size
+        if not width or not height:
+            raise ValueError(f"boxes: the size of image {target!r} is unknown")
+        return width, height
+
+
+def make_environment() -> ImmutableSandboxedEnvironment:
+    """A fresh sandboxed environment with the bridge filters."""
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+    )
+    env.filters["json"] = to_json
+    env.filters["tojson"] = to_json
+    env.filters["lines"] = lines
+    env.filters["boxes"] = _boxes_filter
+    return env
+
+
+def compile_template(
+    env: ImmutableSandboxedEnvironment, source: str, filename: str
+) -> tuple[Template, nodes.Template]:
+    """Parse and compile one template; raises jinja2.TemplateSyntaxError with its line.
+
+    `filename` is given to jinja so that runtime errors can be traced to a template line
+    (see `template_lineno`).
+    """
+    tree = env.parse(source, name=filename, filename=filename)
+    code = env.compile(tree, name=filename, filename=filename)
+    return env.template_class.from_code(env, code, env.make_globals(None), None), tree
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """A mapping template, ready to render, with its parse tree for static checks."""
+
+    path: KeyPath
+    template: Template
+    tree: nodes.Template
+    filename: str
+
+
+def compile_mapping(
+    mapping: Mapping, env: ImmutableSandboxedEnvironment | None = None
+) -> dict[KeyPath, CompiledTemplate]:
+    """Compile every template of a mapping; one MappingError lists all syntax problems."""
+    env = env or make_environment()
+    compiled: dict[KeyPath, CompiledTemplate] = {}
+    problems: list[str] = []
+    for path, source in mapping.templates():
+        filename = f"<{mapping.origin}:{dotted(path)}>"
+        try:
+            template, tree = compile_template(env, source, filename)
+        except TemplateSyntaxError as exc:
+            message = f"template syntax error: {exc.message}"
+            problems.append(mapping.problem(path, message, exc.lineno))
+            continue
+        problems.extend(mapping.problem(path, message) for message in _static_problems(tree))
+        compiled[path] = CompiledTemplate(path, template, tree, filename)
+    if problems:
+        raise MappingError(sort_problems(problems))
+    return compiled
+
+
+def _static_problems(tree: nodes.Template) -> list[str]:
+    """Mistakes visible without data: an unknown `boxes` convention written as a literal."""
+    problems = []
+    for node in tree.find_all(nodes.Filter):
+        if node.name != "boxes":
+            continue
+        given = [*node.args[:1], *(kw.value for kw in node.kwargs if kw.key == "convention")]
+        for arg in given:
+            if isinstance(arg, nodes.Const) and arg.value not in CONVENTIONS:
+                problems.append(f"boxes: unknown convention {arg.value!r} (one of {_choices()})")
+    return problems
+
+
+def template_lineno(exc: BaseException, filename: str) -> int | None:
+    """The line of the template `filename` where `exc` was raised, from jinja's traceback."""
+    lineno: int | None = None
+    for frame_tb in _walk_traceback(exc.__traceback__):
+        if frame_tb.tb_frame.f_code.co_filename == filename:
+            lineno = frame_tb.tb_lineno
+    return lineno
+
+
+def _walk_traceback(tb: TracebackType | None) -> Iterator[TracebackType]:
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def to_json(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False)` with default separators; undefined fails."""
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming the missing variable.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def lines(value: Any) -> str:
+    """A list joined by newlines (several TextArea entries); a string passes through."""
+    if isinstance(value, (list, tuple)):
+        return "\n".join(str(item) for item in value)
+    return str(value)
+
+
+@pass_context
+def _boxes_filter(context: Context, value: Any, convention: str = "gemini") -> str:
+    images = context.get(MEDIA_VAR)
+    return boxes(value, convention, images if isinstance(images, ImageSizes) else ImageSizes())
+
+
+def boxes(value: Any, convention: str, images: ImageSizes) -> str:
+    """Regions (dicts from `fields`) as a JSON list of `{<coords key>: [...], "label": ...}`.
+
+    Source order, json.dumps default separators. An undefined or missing field gives "[]".
+    """
+    if isinstance(value, Undefined) or value is None:
+        return "[]"
+    if convention not in CONVENTIONS:
+        raise ValueError(f"boxes: unknown convention {convention!r} (one of {_choices()})")
+    if isinstance(value, (AbcMapping, str)):
+        raise ValueError("boxes: expects a list of regions (a box or polygon field)")
+    entries = [box_entry(region, convention, images) for region in value]
+    return json.dumps(entries, ensure_ascii=False)
+
+
+def box_entry(region: AbcMapping[str, Any], convention: str, images: ImageSizes) -> dict[str, Any]:
+    """One region as `{"box_2d": [...], "label": ...}` (the key depends on the convention)."""
+    if not isinstance(region, AbcMapping):
+        raise ValueError(f"boxes: expects regions, got {type(region).__name__}")
+    width, height = images.of(region.get("target"))
+    coords = to_convention(envelope(region), width, height, convention)
+    return {CONVENTIONS[convention]: coords, "label": region.get("label")}
+
+
+def _choices() -> str:
+    return ", ".join(CONVENTIONS)
