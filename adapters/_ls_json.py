@@ -1,0 +1,196 @@
+"""Label Studio JSON export: a top-level array of tasks, streamed one task at a time.
+
+The array can be gigabytes, so it is never loaded whole: ijson (C backend when installed)
+yields one task dict at a time, with floats as floats. Each task becomes one Record; whatever
+is wrong inside a task goes to `Record.problems` and streaming goes on, while a file that is
+not valid JSON (truncated, empty, binary) raises InputError naming the file and the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ijson
+
+from jsonl_bridge.errors import InputError
+from jsonl_bridge.records import Annotation, Record, Source
+
+from ._common import content_start, to_id, to_number  # noqa: TID251
+from ._ls_config import LabelConfig  # noqa: TID251
+from ._ls_results import regions_from_results  # noqa: TID251
+from ._ls_shapes import media_refs  # noqa: TID251
+from ._ls_values import Sizes  # noqa: TID251
+
+TOOL = "label-studio"
+_TASK_META = ("inner_id", "file_upload", "storage_filename", "agreement")
+
+
+def iter_array(path: Path) -> Iterator[Any]:
+    """Stream the items of the top-level JSON array in `path`; InputError when it is not one."""
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", where=str(path)) from exc
+    with stream:
+        stream.seek(content_start(stream.read(64)))
+        count, last_id = 0, None
+        try:
+            for item in ijson.items(stream, "item", use_float=True):
+                count += 1
+                last_id = item.get("id") if isinstance(item, dict) else None
+                yield item
+        except ijson.JSONError as exc:
+            after = _after(count, last_id)
+            raise InputError(_json_error(exc, after, stream.tell()), where=str(path)) from exc
+        except UnicodeDecodeError as exc:
+            after = _after(count, last_id)
+            raise InputError(f"not UTF-8 text {after}", where=str(path)) from exc
+
+
+def _after(count: int, last_id: object) -> str:
+    if not count:
+        return "before the first task"
+    return f"after task [{count - 1}]" + (f" (id {last_id})" if last_id is not None else "")
+
+
+def _json_error(exc: Exception, after: str, position: int) -> str:
+    """ijson's message, first line only, with where the parser stopped."""
+    raw = exc.args[0] if exc.args else ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    detail = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "premature eof" in detail.lower() or "incomplete" in detail.lower():
+        return f"truncated JSON: the file ends {after}, at byte {position}: {detail}"
+    # the parser reads in blocks, so the byte position is where its last block ended
+    return f"invalid JSON {after}, within the first {position} bytes: {detail}"
+
+
+def task_record(index: int, task: Any, file: str, config: LabelConfig | None) -> Record:
+    """One task of the JSON export as a Record; problems are collected, never raised."""
+    pointer = f"/[{index}]"
+    source = Source(tool=TOOL, format="json", file=file, pointer=pointer)
+    if not isinstance(task, dict):
+        return Record(id=pointer, source=source, problems=[f"{pointer}: a task must be an object"])
+    problems: list[str] = []
+    task_id = to_id(task.get("id"))
+    if task_id is None:
+        problems.append(f"{pointer}: task has no 'id'")
+    data = task.get("data")
+    if not isinstance(data, dict):
+        problems.append(f"{pointer}/data: task data must be an object")
+        data = {}
+    target_of = config.data_key if config else _as_given
+    sizes: Sizes = {}
+    annotations = _annotations(task, pointer, target_of, sizes, problems)
+    predictions, prediction_ids = _predictions(task, pointer, target_of, sizes, problems)
+    meta = {k: task[k] for k in _TASK_META if task.get(k) is not None}
+    if task.get("meta"):
+        meta["meta"] = task["meta"]
+    if prediction_ids:
+        meta["prediction_ids"] = prediction_ids
+    return Record(
+        id=task_id or pointer,
+        source=source,
+        data=data,
+        media=media_refs(data, config.image_keys if config else None, sizes),
+        annotations=annotations + predictions,
+        meta=meta,
+        problems=problems,
+    )
+
+
+def _as_given(name: str | None) -> str | None:
+    return name
+
+
+def _annotations(
+    task: dict[str, Any], pointer: str, target_of: Any, sizes: Sizes, problems: list[str]
+) -> list[Annotation]:
+    key = "annotations" if "annotations" in task else "completions"  # "completions": LS < 1.0
+    items = task.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        problems.append(f"{pointer}/{key}: expected a list, got {type(items).__name__}")
+        return []
+    found = []
+    for number, item in enumerate(items):
+        where = f"{pointer}/{key}/{number}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: an annotation must be an object")
+            continue
+        annotator, email = _user(item.get("completed_by"))
+        found.append(
+            Annotation(
+                id=to_id(item.get("id")),
+                annotator=annotator,
+                ground_truth=item.get("ground_truth") is True,
+                cancelled=bool(item.get("was_cancelled") or item.get("skipped")),
+                created_at=_text(item.get("created_at")),
+                lead_time=to_number(item.get("lead_time")),
+                regions=_regions(item, where, target_of, sizes, problems),
+                meta={"email": email} if email else {},
+            )
+        )
+    return found
+
+
+def _predictions(
+    task: dict[str, Any], pointer: str, target_of: Any, sizes: Sizes, problems: list[str]
+) -> tuple[list[Annotation], list[int | str]]:
+    """Full prediction objects become annotations; bare ids (LS 1.2x quick export) are counted."""
+    items = task.get("predictions")
+    if items is None:
+        return [], []
+    if not isinstance(items, list):
+        problems.append(f"{pointer}/predictions: expected a list, got {type(items).__name__}")
+        return [], []
+    found, ids = [], []
+    for number, item in enumerate(items):
+        where = f"{pointer}/predictions/{number}"
+        if isinstance(item, int | str) and not isinstance(item, bool):
+            ids.append(item)
+            continue
+        if not isinstance(item, dict):
+            problems.append(f"{where}: a prediction must be an object or an id")
+            continue
+        model = _text(item.get("model_version")) or None
+        meta = {"model_version": model, "score": to_number(item.get("score"))}
+        found.append(
+            Annotation(
+                id=to_id(item.get("id")),
+                annotator=model,
+                kind="prediction",
+                created_at=_text(item.get("created_at")),
+                regions=_regions(item, where, target_of, sizes, problems),
+                meta={k: v for k, v in meta.items() if v is not None},
+            )
+        )
+    return found, ids
+
+
+def _regions(
+    item: dict[str, Any], where: str, target_of: Any, sizes: Sizes, problems: list[str]
+) -> list[Any]:
+    results = item.get("result")
+    if results is None:
+        return []
+    if not isinstance(results, list):
+        problems.append(f"{where}/result: expected a list, got {type(results).__name__}")
+        return []
+    regions, errors = regions_from_results(results, f"{where}/result", target_of, sizes)
+    problems.extend(errors)
+    return regions
+
+
+def _user(completed_by: object) -> tuple[str | None, str | None]:
+    """`completed_by` is a user id, or `{id, email, ...}` in some Label Studio versions."""
+    if isinstance(completed_by, dict):
+        email = _text(completed_by.get("email")) or None
+        return to_id(completed_by.get("id")) or email, email
+    return to_id(completed_by), None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

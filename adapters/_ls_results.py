@@ -1,0 +1,216 @@
+"""Label Studio results → tool-neutral regions: one small reader per result type.
+
+A result is `{"type", "from_name", "to_name", "id", "value": {...}}` in the JSON export; the
+flat exports (JSON_MIN, CSV, TSV) keep only the `value` dicts. Both paths end in
+`regions_from_value`, a table keyed by result type (no if/elif chain), so a new type is one
+function and one table entry. An unknown type is a problem on the record, not a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jsonl_bridge.records import (
+    Choice,
+    Number,
+    Rating,
+    Region,
+    Relation,
+    Span,
+    Tag,
+    Taxonomy,
+    Text,
+)
+
+from ._common import to_id, to_number  # noqa: TID251
+from ._ls_shapes import SHAPES, shape_handler, shape_of  # noqa: TID251
+from ._ls_values import (  # noqa: TID251
+    ResultError,
+    Sizes,
+    Where,
+    is_str_list,
+    labels_of,
+    offset,
+    required_number,
+    str_list,
+)
+
+RELATION_FIELD = "relations"
+"""Field name of relation regions: Label Studio relations have no from_name."""
+
+KEPT_ATTRIBUTES = ("score", "origin", "meta")
+_BARE_SHAPES = frozenset(SHAPES)
+
+Reader = Callable[[Mapping[str, Any], Where], list[Region]]
+
+
+def regions_from_results(
+    results: list[Any], pointer: str, target_of: Callable[[str | None], str | None], sizes: Sizes
+) -> tuple[list[Region], list[str]]:
+    """Regions of one annotation's `result` list, and a problem per result it cannot read."""
+    regions: list[Region] = []
+    problems: list[str] = []
+    labelled = _labelled_ids(results)
+    for index, result in enumerate(results):
+        if not isinstance(result, dict):
+            problems.append(f"{pointer}/{index}: expected a result object")
+            continue
+        if result.get("type") in _BARE_SHAPES and result.get("id") in labelled:
+            continue  # the same region, exported again with its labels under a Labels control
+        try:
+            regions.extend(_from_result(result, target_of, sizes))
+        except ResultError as exc:
+            problems.append(f"{pointer}/{index}: {exc}")
+    return regions, problems
+
+
+def _labelled_ids(results: list[Any]) -> set[Any]:
+    """Ids of labelled results, when a bare shape result may repeat one of them."""
+    if not any(isinstance(r, dict) and r.get("type") in _BARE_SHAPES for r in results):
+        return set()
+    return {
+        r.get("id")
+        for r in results
+        if isinstance(r, dict) and str(r.get("type", "")).endswith("labels")
+    }
+
+
+def _from_result(
+    result: dict[str, Any], target_of: Callable[[str | None], str | None], sizes: Sizes
+) -> list[Region]:
+    rtype = result.get("type")
+    if not isinstance(rtype, str):
+        raise ResultError("result has no 'type'")
+    if rtype == "relation":
+        return [_relation(result)]
+    value = result.get("value")
+    from_name = result.get("from_name")
+    if not isinstance(value, dict):
+        raise ResultError(f"{rtype} result has no 'value' object")
+    if not isinstance(from_name, str):
+        raise ResultError(f"{rtype} result has no 'from_name'")
+    to_name = result.get("to_name")
+    target = target_of(to_name if isinstance(to_name, str) else None)
+    width = height = None
+    if "original_width" in result:  # image results only; text results skip the size work
+        width = to_number(result["original_width"])
+        height = to_number(result.get("original_height"))
+        if width and height:
+            sizes.setdefault(target, (int(width), int(height)))
+    attributes = {}
+    for key in KEPT_ATTRIBUTES:
+        kept = result.get(key)
+        if kept is not None and kept != {} and kept != []:
+            attributes[key] = kept
+    if result.get("image_rotation"):
+        attributes["image_rotation"] = result["image_rotation"]
+    where = Where(from_name, to_id(result.get("id")), target, width, height, attributes)
+    return regions_from_value(rtype, value, where)
+
+
+def _relation(result: dict[str, Any]) -> Relation:
+    from_id, to_id_ = to_id(result.get("from_id")), to_id(result.get("to_id"))
+    if from_id is None or to_id_ is None:
+        raise ResultError("relation result needs 'from_id' and 'to_id'")
+    labels = result.get("labels") or []
+    if not is_str_list(labels):
+        raise ResultError("relation 'labels' must be a list of strings")
+    direction = result.get("direction")
+    return Relation(
+        field=RELATION_FIELD,
+        from_id=from_id,
+        to_id=to_id_,
+        labels=labels,
+        direction=direction if isinstance(direction, str) else None,
+    )
+
+
+def known_type(rtype: str) -> bool:
+    """Whether `regions_from_value` reads results of this type."""
+    return rtype in _READERS
+
+
+def regions_from_value(rtype: str, value: Mapping[str, Any], where: Where) -> list[Region]:
+    """The regions of one result value; ResultError when the value does not fit its type."""
+    reader = _READERS.get(rtype)
+    if reader is None:
+        raise ResultError(f"unknown result type {rtype!r}")
+    return reader(value, where)
+
+
+def _choices(value: Mapping[str, Any], where: Where) -> list[Region]:
+    return [Choice(**where.common(), labels=str_list(value, "choices"))]
+
+
+def _textarea(value: Mapping[str, Any], where: Where) -> list[Region]:
+    texts = value.get("text")
+    if isinstance(texts, str):  # older exports wrote a bare string
+        texts = [texts]
+    if not is_str_list(texts):
+        raise ResultError("textarea value needs 'text': a list of strings")
+    return [Text(**where.common(), value=text) for text in texts]
+
+
+def _datetime(value: Mapping[str, Any], where: Where) -> list[Region]:
+    stamp = value.get("datetime")
+    if not isinstance(stamp, str):
+        raise ResultError("datetime value needs 'datetime': a string")
+    return [Text(**where.common(), value=stamp)]
+
+
+def _number(value: Mapping[str, Any], where: Where) -> list[Region]:
+    return [Number(**where.common(), value=required_number(value, "number"))]
+
+
+def _rating(value: Mapping[str, Any], where: Where) -> list[Region]:
+    return [Rating(**where.common(), value=required_number(value, "rating"))]
+
+
+def _taxonomy(value: Mapping[str, Any], where: Where) -> list[Region]:
+    paths = value.get("taxonomy")
+    if not isinstance(paths, list) or not all(is_str_list(p) for p in paths):
+        raise ResultError("taxonomy value needs 'taxonomy': a list of label paths")
+    return [Taxonomy(**where.common(), paths=paths)]
+
+
+def _spans(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Region]:
+    start, end = offset(value, "start"), offset(value, "end")
+    text = value.get("text")
+    text = text if isinstance(text, str) else None
+    return [
+        Span(**where.common(), start=start, end=end, text=text, label=label) for label in labels
+    ]
+
+
+def _hypertext(value: Mapping[str, Any], where: Where) -> list[Region]:
+    offsets = value.get("globalOffsets")
+    if not isinstance(offsets, dict):
+        raise ResultError("hypertextlabels value has no 'globalOffsets': character offsets unknown")
+    labels = labels_of(value, "hypertextlabels")
+    return _spans({**offsets, "text": value.get("text")}, where, labels)
+
+
+def _labels(value: Mapping[str, Any], where: Where) -> list[Region]:
+    """`labels` results: text spans, or a shape labelled by <Labels> on an image, or a tag."""
+    labels = labels_of(value, "labels")
+    if "start" in value and "end" in value:
+        return _spans(value, where, labels)
+    shape = shape_of(value)
+    if shape is None:
+        return [Tag(**where.common(), label=label) for label in labels]
+    return SHAPES[shape](value, where, labels)
+
+
+_READERS: dict[str, Reader] = {
+    "choices": _choices,
+    "textarea": _textarea,
+    "datetime": _datetime,
+    "number": _number,
+    "rating": _rating,
+    "taxonomy": _taxonomy,
+    "labels": _labels,
+    "hypertextlabels": _hypertext,
+    **{f"{shape}labels": shape_handler(shape, labelled=True) for shape in SHAPES},
+    **{shape: shape_handler(shape, labelled=False) for shape in SHAPES},
+}

@@ -1,0 +1,178 @@
+"""Label Studio image results → pixel geometry, and the task's image references.
+
+Label Studio stores shapes in percent of original_width/original_height, the size of the image
+as the annotator saw it (EXIF-corrected). A rectangle's x/y is its top-left corner and its
+rotation is clockwise about that corner in pixel space, so the pixel box is simply x% * width
+/ 100 (and so on) with the rotation carried over unchanged and the pivot recorded as top_left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jsonl_bridge.records import Box, Ellipse, Mask, MediaRef, Points, Polygon, Region
+
+from ._common import to_number  # noqa: TID251
+from ._ls_values import (  # noqa: TID251
+    ResultError,
+    Sizes,
+    Where,
+    labels_of,
+    optional_labels,
+    required_number,
+)
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+ShapeReader = Callable[[Mapping[str, Any], Where, list[str]], list[Region]]
+
+
+def percent_to_px(percent: float, size: float) -> float:
+    """Label Studio percent of the displayed size → pixels (multiplying first rounds less)."""
+    return percent * size / 100.0
+
+
+def _scale(where: Where, shape: str) -> tuple[float, float]:
+    if not where.width or not where.height:
+        raise ResultError(
+            f"{shape} value has no original_width/original_height: cannot convert percent to pixels"
+        )
+    return where.width, where.height
+
+
+def _box(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Region]:
+    width, height = _scale(where, "rectangle")
+    x, y = required_number(value, "x"), required_number(value, "y")
+    w, h = required_number(value, "width"), required_number(value, "height")
+    geometry = {
+        "x": percent_to_px(x, width),
+        "y": percent_to_px(y, height),
+        "w": percent_to_px(w, width),
+        "h": percent_to_px(h, height),
+        "rotation": to_number(value.get("rotation")) or 0.0,
+    }
+    return [Box(**where.common(), label=label, pivot="top_left", **geometry) for label in labels]
+
+
+def _polygon(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Region]:
+    points = _points(value.get("points"), *_scale(where, "polygon"))
+    return [Polygon(**where.common(), label=label, points=points) for label in labels]
+
+
+def _keypoint(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Region]:
+    width, height = _scale(where, "keypoint")
+    point = (
+        percent_to_px(required_number(value, "x"), width),
+        percent_to_px(required_number(value, "y"), height),
+    )
+    return [Points(**where.common(), label=label, points=[point]) for label in labels]
+
+
+def _ellipse(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Region]:
+    width, height = _scale(where, "ellipse")
+    geometry = {
+        "cx": percent_to_px(required_number(value, "x"), width),
+        "cy": percent_to_px(required_number(value, "y"), height),
+        "rx": percent_to_px(required_number(value, "radiusX"), width),
+        "ry": percent_to_px(required_number(value, "radiusY"), height),
+        "rotation": to_number(value.get("rotation")) or 0.0,
+    }
+    return [Ellipse(**where.common(), label=label, **geometry) for label in labels]
+
+
+def _mask(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Region]:
+    width, height = _scale(where, "brush")
+    rle = value.get("rle")
+    if value.get("format", "rle") != "rle" or not isinstance(rle, list):
+        raise ResultError("brush value needs format 'rle' and an 'rle' list")
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in rle):
+        raise ResultError("brush 'rle' must hold integers")
+    size = {"width": int(width), "height": int(height)}
+    return [
+        Mask(**where.common(), label=label, encoding="ls-rle", rle=rle, **size) for label in labels
+    ]
+
+
+def _points(raw: object, width: float, height: float) -> list[tuple[float, float]]:
+    if not isinstance(raw, list) or not raw:
+        raise ResultError("polygon value needs 'points': a list of [x, y] percent pairs")
+    points = []
+    for pair in raw:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ResultError("polygon 'points' must be [x, y] pairs")
+        x, y = to_number(pair[0]), to_number(pair[1])
+        if x is None or y is None:
+            raise ResultError("polygon 'points' must be numbers")
+        points.append((percent_to_px(x, width), percent_to_px(y, height)))
+    return points
+
+
+SHAPES: dict[str, ShapeReader] = {
+    "rectangle": _box,
+    "polygon": _polygon,
+    "keypoint": _keypoint,
+    "ellipse": _ellipse,
+    "brush": _mask,
+}
+"""Bare shape result types (also the `<shape>labels` types) → reader."""
+
+
+def shape_of(value: Mapping[str, Any]) -> str | None:
+    """Which shape a value holds, from its keys (flat exports and <Labels> omit the type)."""
+    if "points" in value:
+        return "polygon"
+    if "radiusX" in value:
+        return "ellipse"
+    if "rle" in value:
+        return "brush"
+    if "x" in value and "height" in value:
+        return "rectangle"
+    if "x" in value and "y" in value:
+        return "keypoint"
+    return None
+
+
+def shape_handler(shape: str, labelled: bool) -> Callable[[Mapping[str, Any], Where], list[Region]]:
+    """The reader of `rectanglelabels` (labelled) or bare `rectangle` results, and so on."""
+    key = f"{shape}labels"
+
+    def handle(value: Mapping[str, Any], where: Where) -> list[Region]:
+        labels = labels_of(value, key) if labelled else optional_labels(value)
+        return SHAPES[shape](value, where, labels)
+
+    return handle
+
+
+def looks_like_image(value: object) -> bool:
+    """A data value that names an image: by data URL or file suffix (query strings ignored)."""
+    if not isinstance(value, str) or not value or len(value) > 4096 or "\n" in value:
+        return False
+    if value.startswith("data:image/"):
+        return True
+    lowered = value.lower().split("#", 1)[0]
+    # "/data/local-files/?d=dir/a.png" names the file in its query, "https://h/a.png?sig=x" not
+    return lowered.endswith(_IMAGE_SUFFIXES) or lowered.split("?", 1)[0].endswith(_IMAGE_SUFFIXES)
+
+
+def media_refs(
+    data: Mapping[str, Any], keys: tuple[str, ...] | None, sizes: Sizes
+) -> list[MediaRef]:
+    """One MediaRef per image the task shows: the config's Image keys, else a guess from data.
+
+    Width and height are the size the annotator saw (original_width/height of a result on that
+    image), when a result says so; media resolution (issue 3) checks them against the file.
+    """
+    if keys is None:
+        keys = tuple(
+            k for k, v in data.items() if looks_like_image(v) or (k in sizes and isinstance(v, str))
+        )
+    refs = []
+    for key in keys:
+        uri = data.get(key)
+        if not isinstance(uri, str) or not uri:
+            continue
+        size = sizes.get(key) or (sizes.get(None) if len(keys) == 1 else None)
+        width, height = size if size else (None, None)
+        refs.append(MediaRef(key=key, uri=uri, width=width, height=height))
+    return refs

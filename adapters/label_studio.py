@@ -1,0 +1,197 @@
+"""Label Studio exports → Records: JSON, JSON_MIN, CSV and TSV, told apart by content.
+
+Export docs: https://labelstud.io/guide/export.html. Quirks handled here (see
+tests/fixtures/label-studio/README.md, real Label Studio 1.23 output):
+
+- JSON is one array of tasks with every annotation (cancelled ones and ground truth included);
+  it is streamed task by task. `predictions` may be prediction objects or, in the 1.2x quick
+  export, bare prediction ids: those are listed in `Record.meta["prediction_ids"]`.
+- JSON_MIN, CSV and TSV hold one row per *non-cancelled* annotation; the rows of a task are
+  consecutive and become one Record again. They lose ground truth, predictions, relations and
+  region ids, and do not say which columns are answers: pass `label_config` (the project's
+  labeling config XML) or name the answer columns in `fields`.
+- Coordinates are percent of original_width/original_height and become pixels here; a
+  rectangle's rotation is clockwise about its top-left corner.
+- `completed_by`/`annotator` are user ids ("3"), or an e-mail in exports of some versions.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from itertools import chain
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import ijson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jsonl_bridge.errors import InputError
+from jsonl_bridge.records import ExportSchema, Record
+from jsonl_bridge.registry import Adapter
+
+from ._common import HEAD_BYTES, content_start, first_line, read_head  # noqa: TID251
+from ._ls_config import LabelConfig, export_schema, load_label_config  # noqa: TID251
+from ._ls_json import iter_array, task_record  # noqa: TID251
+from ._ls_rows import csv_rows, json_rows  # noqa: TID251
+from ._ls_table import Columns, table_records  # noqa: TID251
+
+_END = object()
+_MIN_KEYS = frozenset({"annotator", "annotation_id"})
+_RESULT_KEYS = frozenset({"result", "completed_by", "was_cancelled"})
+_ANNOTATION_PREFIXES = ("item.annotations.item", "item.completions.item")
+_LONG_HEAD_BYTES = 65536
+
+
+class LabelStudioOptions(BaseModel):
+    """`--option` keys of the Label Studio adapter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label_config: Path | None = None
+    """The project's labeling config XML: field kinds, label order, which columns are answers."""
+    fields: list[str] = Field(default_factory=list)
+    """JSON_MIN/CSV/TSV columns to read as answers when there is no label_config."""
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+
+def read(source: Path, options: Any = None) -> Iterator[Record]:
+    """Stream one Record per task, in file order; InputError when the file cannot be read."""
+    opts = _options(options)
+    config = load_label_config(opts.label_config) if opts.label_config else None
+    path = Path(source)
+    file = str(path)
+    columns = Columns(config, frozenset(opts.fields))
+    layout = _layout(path)
+    if layout != "array":
+        yield from table_records(
+            csv_rows(path, "\t" if layout == "tsv" else ","), layout, file, columns
+        )
+        return
+    items = iter_array(path)
+    first = next(items, _END)
+    if first is _END:
+        raise InputError("the export holds no tasks (an empty JSON array)", where=file)
+    if _is_task(first):
+        for index, task in enumerate(chain([first], items)):
+            yield task_record(index, task, file, config)
+    elif isinstance(first, dict) and _MIN_KEYS & first.keys():
+        yield from table_records(json_rows(chain([first], items)), "json_min", file, columns)
+    else:
+        raise InputError(
+            "not a Label Studio export: the first item has neither 'annotations'/'data' (JSON) "
+            "nor 'annotator'/'annotation_id' (JSON_MIN)",
+            where=f"{file} [/[0]]",
+        )
+
+
+def _options(options: Any) -> LabelStudioOptions:
+    if isinstance(options, LabelStudioOptions):
+        return options
+    return cast(LabelStudioOptions, ADAPTER.parse_options(options))
+
+
+def _layout(path: Path) -> Literal["array", "csv", "tsv"]:
+    """JSON array, or a CSV/TSV table told apart by the header line's delimiter."""
+    if not path.exists():
+        raise InputError("no such file", where=str(path))
+    if path.is_dir():
+        raise InputError("is a directory, not a Label Studio export file", where=str(path))
+    head = read_head(path)
+    start = content_start(head)
+    if start >= len(head):
+        detail = "empty file" if len(head) < HEAD_BYTES else "no content in the first 8 KB"
+        raise InputError(detail, where=str(path))
+    if head[start : start + 1] == b"[":
+        return "array"
+    if head[start : start + 1] == b"{":
+        raise InputError(
+            "a JSON object, not a Label Studio export (an array of tasks or a CSV/TSV table)",
+            where=str(path),
+        )
+    header = first_line(head)
+    return "tsv" if header.count("\t") > header.count(",") else "csv"
+
+
+def _is_task(item: Any) -> bool:
+    """A full-export task (JSON), not a flattened JSON_MIN row."""
+    if not isinstance(item, dict):
+        return False
+    if "annotations" in item or "completions" in item:
+        return True
+    return isinstance(item.get("data"), dict) and not _MIN_KEYS & item.keys()
+
+
+def sniff(path: Path) -> bool:
+    """Cheap: the first 8 KB show a Label Studio task array or a flat-export header.
+
+    JSON_MIN rows start with the task's data, so a long first text can hide the `id` and
+    `annotator` keys; only then is a larger head (64 KB) read once.
+    """
+    head = read_head(path)
+    start = content_start(head)
+    if head[start : start + 1] == b"[":
+        verdict = _sniff_array(head[start:])
+        if verdict is None and len(head) == HEAD_BYTES:
+            longer = read_head(path, _LONG_HEAD_BYTES)
+            verdict = _sniff_array(longer[content_start(longer) :])
+        return bool(verdict)
+    if start >= len(head) or head[start : start + 1] in (b"{", b"<"):
+        return False
+    header = first_line(head)
+    delimiter = "\t" if header.count("\t") > header.count(",") else ","
+    columns = {cell.strip().strip('"') for cell in header.split(delimiter)}
+    return "id" in columns and bool(columns & _MIN_KEYS)
+
+
+def _sniff_array(head: bytes) -> bool | None:
+    """Judge the first array item from its keys (and its first annotation's) within `head`.
+
+    None when the head ends inside the first item before anything decisive was seen.
+    """
+    keys: set[str] = set()
+    annotation_keys: set[str] = set()
+    complete = False
+    try:
+        for prefix, event, value in ijson.parse(io.BytesIO(head)):
+            if event == "map_key" and prefix == "item":
+                keys.add(value)
+            elif event == "map_key" and prefix in _ANNOTATION_PREFIXES:
+                annotation_keys.add(value)
+            elif prefix == "item" and event in ("end_map", "end_array"):
+                complete = True
+                break
+            elif prefix == "" and event == "end_array":
+                complete = True  # [] or an array of scalars
+    except ijson.JSONError:
+        pass  # the head cut the first task short: judge from what was seen
+    if "data" in keys and keys & {"annotations", "predictions", "completions"}:
+        return True
+    if annotation_keys & _RESULT_KEYS or ("id" in keys and keys & _MIN_KEYS):
+        return True
+    return False if complete else None
+
+
+def schema(source: Path, options: Any = None) -> ExportSchema | None:
+    """Fields in labeling-config order when `label_config` is given; None otherwise."""
+    opts = _options(options)
+    if opts.label_config is None:
+        return None
+    config: LabelConfig = load_label_config(opts.label_config)
+    return export_schema(config)
+
+
+ADAPTER = Adapter(
+    name="label-studio",
+    read=read,
+    sniff=sniff,
+    summary="Label Studio JSON, JSON_MIN, CSV and TSV exports (text and image projects)",
+    options_model=LabelStudioOptions,
+    schema=schema,
+)
