@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jsonl_bridge.errors import InputError
+
+_FIELD_LIMIT = 2**31 - 1
+"""csv's default 128 KB cell limit is too small for long documents; C long is 32-bit on Windows."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def json_rows(items: Iterable[Any]) -> Iterator[Row]:
 
 def csv_rows(path: Path, delimiter: str) -> Iterator[Row]:
     """CSV/TSV data rows with the physical line each starts on (cells may span lines)."""
-    csv.field_size_limit(max(csv.field_size_limit(), sys.maxsize >> 1))  # long texts in one cell
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))  # long texts in one cell
     kind = "TSV" if delimiter == "\t" else "CSV"
     pending: Row | None = None
     with path.open(encoding="utf-8-sig", newline="") as stream:
