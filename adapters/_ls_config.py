@@ -12,13 +12,13 @@ from functools import cached_property
 from pathlib import Path
 from xml.etree.ElementTree import Element, ParseError
 
-from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
-from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 
 from jsonl_bridge.errors import UsageError
 from jsonl_bridge.records import ExportSchema, FieldSchema
 
-from ._ls_results import RELATION_FIELD  # noqa: TID251
+from ._ls_results import RELATION_FIELD
 
 # Control tag → the Region `type` its results become. Tags missing here still parse; their
 # results are reported as problems by the result reader.

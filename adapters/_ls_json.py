@@ -17,11 +17,11 @@ import ijson
 from jsonl_bridge.errors import InputError
 from jsonl_bridge.records import Annotation, Record, Source
 
-from ._common import content_start, to_id, to_number  # noqa: TID251
-from ._ls_config import LabelConfig  # noqa: TID251
-from ._ls_results import regions_from_results  # noqa: TID251
-from ._ls_shapes import media_refs  # noqa: TID251
-from ._ls_values import Sizes  # noqa: TID251
+from ._common import content_start, to_id, to_number
+from ._ls_config import LabelConfig
+from ._ls_results import regions_from_results
+from ._ls_shapes import media_refs
+from ._ls_values import Sizes
 
 TOOL = "label-studio"
 _TASK_META = ("inner_id", "file_upload", "storage_filename", "agreement")

@@ -23,9 +23,9 @@ from jsonl_bridge.records import (
     Text,
 )
 
-from ._common import to_id, to_number  # noqa: TID251
-from ._ls_shapes import SHAPES, shape_handler, shape_of  # noqa: TID251
-from ._ls_values import (  # noqa: TID251
+from ._common import to_id, to_number
+from ._ls_shapes import SHAPES, shape_handler, shape_of
+from ._ls_values import (
     ResultError,
     Sizes,
     Where,

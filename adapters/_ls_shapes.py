@@ -13,8 +13,8 @@ from typing import Any
 
 from jsonl_bridge.records import Box, Ellipse, Mask, MediaRef, Points, Polygon, Region
 
-from ._common import to_number  # noqa: TID251
-from ._ls_values import (  # noqa: TID251
+from ._common import to_number
+from ._ls_values import (
     ResultError,
     Sizes,
     Where,

@@ -17,13 +17,13 @@ from typing import Any
 
 from jsonl_bridge.records import Annotation, Record, Region, Source
 
-from ._common import to_id, to_number  # noqa: TID251
-from ._ls_config import Control, LabelConfig  # noqa: TID251
-from ._ls_json import TOOL  # noqa: TID251
-from ._ls_results import known_type, regions_from_value  # noqa: TID251
-from ._ls_rows import Row, decode_cell  # noqa: TID251
-from ._ls_shapes import media_refs, shape_of  # noqa: TID251
-from ._ls_values import ResultError, Sizes, Where, is_str_list  # noqa: TID251
+from ._common import to_id, to_number
+from ._ls_config import Control, LabelConfig
+from ._ls_json import TOOL
+from ._ls_results import known_type, regions_from_value
+from ._ls_rows import Row, decode_cell
+from ._ls_shapes import media_refs, shape_of
+from ._ls_values import ResultError, Sizes, Where, is_str_list
 
 META_COLUMNS = frozenset(
     {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "agreement"}

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from ._common import to_number  # noqa: TID251
+from ._common import to_number
 
 Sizes = dict[str | None, tuple[int, int]]
 """original_width/height seen per target, for the task's MediaRefs."""

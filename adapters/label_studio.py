@@ -30,11 +30,11 @@ from jsonl_bridge.errors import InputError
 from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter
 
-from ._common import HEAD_BYTES, content_start, first_line, read_head  # noqa: TID251
-from ._ls_config import LabelConfig, export_schema, load_label_config  # noqa: TID251
-from ._ls_json import iter_array, task_record  # noqa: TID251
-from ._ls_rows import csv_rows, json_rows  # noqa: TID251
-from ._ls_table import Columns, table_records  # noqa: TID251
+from ._common import HEAD_BYTES, content_start, first_line, read_head
+from ._ls_config import LabelConfig, export_schema, load_label_config
+from ._ls_json import iter_array, task_record
+from ._ls_rows import csv_rows, json_rows
+from ._ls_table import Columns, table_records
 
 _END = object()
 _MIN_KEYS = frozenset({"annotator", "annotation_id"})

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "AdapterLoadError": "jsonl_bridge.errors",
     "BridgeError": "jsonl_bridge.errors",
-    "Conversion": "jsonl_bridge.convert",
+    "Conversion": "jsonl_bridge.pipeline",
     "Example": "jsonl_bridge.chat",
     "InputError": "jsonl_bridge.errors",
     "Mapping": "jsonl_bridge.mapping",
@@ -22,9 +22,9 @@ _EXPORTS: dict[str, str] = {
     "Record": "jsonl_bridge.records",
     "Report": "jsonl_bridge.report",
     "UsageError": "jsonl_bridge.errors",
-    "convert": "jsonl_bridge.convert",
+    "convert": "jsonl_bridge.pipeline",
     "load_mapping": "jsonl_bridge.mapping",
-    "read": "jsonl_bridge.convert",
+    "read": "jsonl_bridge.pipeline",
     "to_dataframe": "jsonl_bridge.frames",
     "write_jsonl": "jsonl_bridge.writer",
 }
@@ -50,7 +50,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from jsonl_bridge.chat import Example
-    from jsonl_bridge.convert import Conversion, convert, read
     from jsonl_bridge.errors import (
         AdapterLoadError,
         BridgeError,
@@ -60,6 +59,7 @@ if TYPE_CHECKING:
     )
     from jsonl_bridge.frames import to_dataframe
     from jsonl_bridge.mapping import Mapping, load_mapping
+    from jsonl_bridge.pipeline import Conversion, convert, read
     from jsonl_bridge.records import Record
     from jsonl_bridge.report import Report
     from jsonl_bridge.writer import write_jsonl

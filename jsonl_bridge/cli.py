@@ -64,7 +64,7 @@ def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def _adapter_options(source: Path, from_: str | None, pairs: list[str] | None) -> tuple[str, Any]:
-    from jsonl_bridge.convert import resolve_adapter
+    from jsonl_bridge.pipeline import resolve_adapter
 
     adapter = resolve_adapter(source, from_)
     raw = _parse_options(pairs)
@@ -138,7 +138,7 @@ def _convert(
     seed: int,
     limit: int | None,
 ) -> None:
-    from jsonl_bridge import convert as conv
+    from jsonl_bridge import pipeline as conv
     from jsonl_bridge import writer
 
     adapter_name, options = _adapter_options(source, from_, option)

@@ -27,7 +27,8 @@ def to_dataframe(items: Iterable[Record] | Iterable[Example]) -> pandas.DataFram
             rows.append(_example_row(item))
         else:
             rows.extend(_record_rows(item))
-    return pandas.DataFrame(rows)
+    frame: pandas.DataFrame = pandas.DataFrame(rows)
+    return frame
 
 
 def _record_rows(record: Record) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from jsonl_bridge.errors import UsageError
 from jsonl_bridge.report import Reject, Report
 
 if TYPE_CHECKING:
-    from jsonl_bridge.convert import Conversion
+    from jsonl_bridge.pipeline import Conversion
 
 
 def dumps_line(obj: dict[str, Any]) -> bytes:

@@ -109,7 +109,7 @@ def test_broken_plugin_names_itself_and_spares_the_others(monkeypatch: pytest.Mo
         raise ImportError("No module named 'acme_bridge'")
 
     use_entry_points(monkeypatch, FakeEntryPoint("acme", loader))
-    with pytest.raises(AdapterLoadError, match="'acme'.*acme-bridge.*acme_bridge"):
+    with pytest.raises(AdapterLoadError, match=r"'acme'.*acme-bridge.*acme_bridge"):
         get_adapter("acme")
     assert get_adapter("label-studio").name == "label-studio"
 
@@ -140,7 +140,7 @@ def test_docs_example_adapter_reads_and_validates_options(
     records = list(NOTES.read(source, NOTES.parse_options({})))
     assert records[0].data == {"text": "long text"}
     assert records[0].source.where() == f"{source}:1"
-    with pytest.raises(UsageError, match="bad --option for notes: sep.*separator"):
+    with pytest.raises(UsageError, match=r"bad --option for notes: sep.*separator"):
         NOTES.parse_options({"sep": ","})
 
 

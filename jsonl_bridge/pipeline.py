@@ -109,6 +109,7 @@ def convert(
     """
     spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     check_policy(spec.select)
+    records: Iterable[Record]
     if isinstance(source_or_records, (str, Path)):
         records, schema, reread = _open(Path(source_or_records), from_, options, spec)
     else:

@@ -1,0 +1,98 @@
+"""The Python API of DESIGN §10, as a notebook or an ETL job would use it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import jsonl_bridge as jb
+from jsonl_bridge.records import Annotation, Choice, Record, Source
+
+FIXTURES = Path(__file__).parent / "fixtures" / "label-studio"
+EMAIL = FIXTURES / "email-classification"
+
+
+def test_read_streams_records_lazily() -> None:
+    records = jb.read(EMAIL / "export.json")
+    assert not isinstance(records, list)
+    first = next(iter(records))
+    assert first.id == "1" and first.source.tool == "label-studio"
+
+
+def test_read_validates_options() -> None:
+    with pytest.raises(jb.UsageError, match="label_config"):
+        jb.read(EMAIL / "export.json", "label-studio", {"label_cfg": "x"})
+
+
+def test_convert_is_lazy_and_reports_once_iterated(tmp_path: Path) -> None:
+    conversion = jb.convert(EMAIL / "export.json", "email-classification")
+    assert conversion.report.tasks_read == 0
+    report = jb.write_jsonl(conversion, tmp_path / "train.jsonl")
+    assert report is conversion.report
+    assert (report.tasks_read, report.examples, report.unannotated) == (6, 4, 1)
+    assert dict(report.rejected) == {"disagreement": 1}
+    assert [r.id for r in conversion.rejects] == ["5"]
+    with pytest.raises(jb.UsageError, match="iterated once"):
+        list(conversion)
+
+
+def test_convert_accepts_records_and_a_loaded_mapping() -> None:
+    source = Source(tool="mine", format="py", file="<memory>")
+    records = [
+        Record(
+            id=str(i),
+            source=source,
+            data={"text": f"mail {i}"},
+            annotations=[Annotation(annotator="a", regions=[Choice(field="c", labels=[label])])],
+        )
+        for i, label in enumerate(["spam", "billing"])
+    ]
+    mapping = jb.load_mapping("email-classification")
+    examples = list(jb.convert(records, mapping))
+    assert [e.messages[-1].content for e in examples] == [
+        "Classification: spam",
+        "Classification: billing",
+    ]
+    system = examples[0].messages[0].content
+    assert isinstance(system, str) and "billing, spam" in system  # first pass: sorted labels
+
+
+def test_first_pass_over_a_one_shot_stream_is_refused() -> None:
+    source = Source(tool="mine", format="py", file="<memory>")
+    record = Record(
+        id="1",
+        source=source,
+        data={"text": "x"},
+        annotations=[Annotation(regions=[Choice(field="c", labels=["a"])])],
+    )
+    with pytest.raises(jb.UsageError, match="cannot be read twice"):
+        jb.convert(iter([record]), "email-classification")
+
+
+def test_write_jsonl_counts_plain_examples(tmp_path: Path) -> None:
+    examples = list(jb.convert(EMAIL / "export.json", "email-classification"))
+    report = jb.write_jsonl(examples, tmp_path / "t.jsonl")
+    assert report.examples == 4
+    rows = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [m["role"] for m in rows[0]["messages"]] == ["system", "user", "assistant"]
+
+
+def test_to_dataframe_of_records_and_examples() -> None:
+    frame = jb.to_dataframe(jb.read(EMAIL / "export.json"))
+    assert len(frame) == 15  # 14 annotations + 1 row for the unannotated task
+    row = frame[(frame["id"] == "2") & (frame["annotator"] == "3")].iloc[0]
+    assert row["category"] == [["other"]]
+    examples = jb.to_dataframe(jb.convert(EMAIL / "export.json", "email-classification"))
+    assert list(examples["assistant"])[:2] == [
+        "Classification: billing",
+        "Classification: technical_support",
+    ]
+
+
+def test_errors_share_one_base() -> None:
+    assert issubclass(jb.InputError, jb.BridgeError)
+    assert issubclass(jb.MappingError, jb.BridgeError)
+    with pytest.raises(jb.BridgeError):
+        jb.load_mapping("no-such-preset")

@@ -1,0 +1,321 @@
+"""The `bridge` command end to end: exit codes, stderr messages, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from jsonl_bridge.cli import app
+
+FIXTURES = Path(__file__).parent / "fixtures" / "label-studio"
+EMAIL = FIXTURES / "email-classification"
+CONFIG = f"label_config={EMAIL / 'config.xml'}"
+
+
+def run(*args: object) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def assistant_answers(path: Path) -> list[object]:
+    return [row["messages"][-1]["content"] for row in lines(path)]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["export.json", "export_min.json", "export.csv", "export.tsv"])
+def test_email_classification_gives_the_same_four_examples_from_every_format(
+    tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / "train.jsonl"
+    code, _, err = run(
+        "convert", EMAIL / name, "-m", "email-classification", "--option", CONFIG, "-o", out
+    )
+    assert code == 0, err
+    reference = tmp_path / "reference.jsonl"
+    run(
+        "convert",
+        EMAIL / "export.json",
+        "-m",
+        "email-classification",
+        "--option",
+        CONFIG,
+        "-o",
+        reference,
+    )
+    assert out.read_bytes() == reference.read_bytes()
+    assert assistant_answers(out) == [
+        "Classification: billing",
+        "Classification: technical_support",
+        "Classification: sales",
+        "Classification: spam",
+    ]
+    assert "read 6 tasks" in err and "wrote 4 examples" in err
+    assert "without annotations: 1" in err
+    rejects = lines(tmp_path / "train.rejects.jsonl")
+    assert [(r["id"], r["reason"]) for r in rejects] == [("5", "disagreement")]
+    assert sorted(rejects[0]["annotators"]) == ["1", "2"]  # type: ignore[arg-type]
+
+
+def test_rejects_line_points_into_the_export(tmp_path: Path) -> None:
+    run(
+        "convert",
+        EMAIL / "export.csv",
+        "-m",
+        "email-classification",
+        "--option",
+        CONFIG,
+        "-o",
+        tmp_path / "t.jsonl",
+        "--rejects",
+        tmp_path / "r.jsonl",
+    )
+    reject = lines(tmp_path / "r.jsonl")[0]
+    assert reject["source"] == {"file": str(EMAIL / "export.csv"), "line": 13}
+    assert "billing" in str(reject["detail"]) and "other" in str(reject["detail"])
+
+
+def test_strict_still_writes_but_exits_1(tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    code, _, _ = run(
+        "convert", EMAIL / "export.json", "-m", "email-classification", "--strict", "-o", out
+    )
+    assert code == 1
+    assert len(lines(out)) == 4
+
+
+def test_stdout_gets_only_the_jsonl(tmp_path: Path) -> None:
+    code, out, err = run("convert", EMAIL / "export.json", "-m", "email-classification", "-o", "-")
+    assert code == 0
+    answers = [json.loads(line)["messages"][-1]["content"] for line in out.splitlines()]
+    assert answers[0] == "Classification: billing" and len(answers) == 4
+    assert "wrote 4 examples to stdout" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_same_input_gives_byte_identical_output(tmp_path: Path) -> None:
+    for name in ("a.jsonl", "b.jsonl"):
+        run("convert", EMAIL / "export.json", "-m", "email-classification", "-o", tmp_path / name)
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+
+
+def test_split_writes_one_file_per_split(tmp_path: Path) -> None:
+    code, _, err = run(
+        "convert",
+        EMAIL / "export.json",
+        "-m",
+        "email-classification",
+        "-o",
+        tmp_path / "ds.jsonl",
+        "--split",
+        "train=0.5,validation=0.5",
+        "--seed",
+        "3",
+    )
+    assert code == 0, err
+    train = lines(tmp_path / "ds.train.jsonl")
+    validation = lines(tmp_path / "ds.validation.jsonl")
+    assert len(train) + len(validation) == 4
+    assert not (tmp_path / "ds.jsonl").exists()
+
+
+def test_split_to_stdout_is_a_usage_error() -> None:
+    code, _, err = run("convert", EMAIL / "export.json", "-o", "-", "--split", "a=1")
+    assert code == 2
+    assert "error: --split" in err
+
+
+def test_limit_reads_only_the_first_tasks(tmp_path: Path) -> None:
+    code, _, err = run(
+        "convert",
+        EMAIL / "export.json",
+        "-m",
+        "email-classification",
+        "--limit",
+        "2",
+        "-o",
+        tmp_path / "t.jsonl",
+    )
+    assert code == 0
+    assert "read 2 tasks" in err
+    assert len(lines(tmp_path / "t.jsonl")) == 2
+
+
+def test_default_output_is_source_stem_in_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = run("convert", EMAIL / "export.json", "-m", "email-classification")
+    assert code == 0
+    assert len(lines(tmp_path / "export.jsonl")) == 4
+
+
+def test_never_overwrites_the_input(tmp_path: Path) -> None:
+    source = tmp_path / "export.json"
+    source.write_bytes((EMAIL / "export.json").read_bytes())
+    code, _, err = run("convert", source, "-o", source)
+    assert code == 2
+    assert "refusing to overwrite the input" in err
+    assert source.read_bytes() == (EMAIL / "export.json").read_bytes()
+
+
+def test_malformed_export_exits_3_naming_the_file(tmp_path: Path) -> None:
+    broken = tmp_path / "export.json"
+    broken.write_bytes((EMAIL / "export.json").read_bytes()[:3000])
+    out = tmp_path / "t.jsonl"
+    code, _, err = run("convert", broken, "--from", "label-studio", "-o", out)
+    assert code == 3
+    assert err.startswith("error: ") and str(broken) in err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["export.json"]
+
+
+def test_missing_file_exits_3() -> None:
+    code, _, err = run("convert", "no/such/export.json")
+    assert code == 3
+    assert "no/such/export.json: no such file" in err
+
+
+def test_mapping_with_a_misspelt_key_exits_2_with_its_location(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        'version: 1\nassistant: "{{ label }}"\nlabels:\n  unknwon: drop\n', encoding="utf-8"
+    )
+    code, _, err = run("convert", EMAIL / "export.json", "-m", mapping, "-o", tmp_path / "t.jsonl")
+    assert code == 2
+    assert f"{mapping}:4:3:" in err and "unknwon" in err and "did you mean 'unknown'" in err
+    assert "Traceback" not in err
+
+
+def test_template_with_an_undefined_variable_rejects_the_tasks(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        'version: 1\nuser: "{{ text }}"\nassistant: "{{ data.priority }}"\n', encoding="utf-8"
+    )
+    out, rejects = tmp_path / "t.jsonl", tmp_path / "r.jsonl"
+    code, _, err = run(
+        "convert", EMAIL / "export.json", "-m", mapping, "-o", out, "--rejects", rejects, "--strict"
+    )
+    assert code == 1
+    assert out.read_text() == ""
+    found = lines(rejects)
+    assert {r["reason"] for r in found} == {"template"}
+    assert len(found) == 5  # every annotated task; e6 has no annotation
+    assert f"{mapping}:3" in str(found[0]["detail"]) and "priority" in str(found[0]["detail"])
+    assert "template: 5" in err
+
+
+def test_label_outside_allowed_is_rejected_under_unknown_reject(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "version: 1\nextends: email-classification\n"
+        "labels:\n  allowed: [billing, technical_support, sales, other]\n  unknown: reject\n",
+        encoding="utf-8",
+    )
+    out, rejects = tmp_path / "t.jsonl", tmp_path / "r.jsonl"
+    code, _, _ = run(
+        "convert", EMAIL / "export.json", "-m", mapping, "-o", out, "--rejects", rejects, "--strict"
+    )
+    assert code == 1
+    by_id = {r["id"]: r for r in lines(rejects)}
+    assert by_id["4"]["reason"] == "label"
+    assert "spam" in str(by_id["4"]["detail"])
+    assert "spam" not in out.read_text()
+
+
+def test_unknown_adapter_option_is_a_usage_error() -> None:
+    code, _, err = run("convert", EMAIL / "export.json", "--option", "labelconfig=x.xml")
+    assert code == 2
+    assert "labelconfig" in err and "label_config" in err
+
+
+def test_unknown_preset_suggests_the_closest(tmp_path: Path) -> None:
+    code, _, err = run(
+        "convert", EMAIL / "export.json", "-m", "email-clasification", "-o", tmp_path / "t.jsonl"
+    )
+    assert code == 2
+    assert "email-classification" in err
+
+
+def test_inspect_summarises_the_export() -> None:
+    code, out, _ = run("inspect", EMAIL / "export.json", "--format", "json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["tasks"] == 6
+    assert summary["annotators"] == {"1": 5, "2": 5, "3": 4}
+    assert summary["cancelled_annotations"] == 1
+    assert summary["ground_truth_annotations"] == 1
+    assert summary["unannotated_tasks"] == 1
+    assert summary["prediction_ids_only"] == 1
+    assert summary["fields"]["category"]["labels"] == {
+        "billing": 5,
+        "other": 2,
+        "sales": 2,
+        "spam": 2,
+        "technical_support": 2,
+    }
+    code, text, _ = run("inspect", EMAIL / "export.json")
+    assert "category: choice" in text and "6 tasks" in text
+
+
+def test_inspect_records_round_trip() -> None:
+    from jsonl_bridge.records import Record
+
+    code, out, _ = run("inspect", EMAIL / "export_min.json", "--records")
+    assert code == 0
+    records = [Record.model_validate_json(line) for line in out.splitlines()]
+    assert [r.id for r in records] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_mappings_lists_and_shows_presets() -> None:
+    code, out, _ = run("mappings")
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()]
+    for preset in (
+        "auto",
+        "dialogue",
+        "email-classification",
+        "structured-extraction",
+        "summarization",
+    ):
+        assert preset in names
+    code, out, _ = run("mappings", "show", "summarization")
+    assert code == 0 and "version: 1" in out
+    code, _, err = run("mappings", "show", "nope")
+    assert code == 2 and "error:" in err
+
+
+def test_adapters_lists_label_studio() -> None:
+    code, out, _ = run("adapters")
+    assert code == 0 and out.startswith("label-studio")
+
+
+def test_python_dash_m_is_the_same_cli(tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jsonl_bridge",
+            "convert",
+            str(EMAIL / "export.json"),
+            "-m",
+            "email-classification",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(lines(out)) == 4
