@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jsonl_bridge.adapters import label_studio
 from jsonl_bridge.adapters.label_studio import ADAPTER, LabelStudioOptions, read, schema, sniff
-
 from jsonl_bridge.errors import InputError, UsageError
 from jsonl_bridge.records import Box, Polygon, Record, Relation, Span, Text
 from jsonl_bridge.registry import get_adapter

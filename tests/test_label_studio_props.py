@@ -12,13 +12,13 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from jsonl_bridge.adapters._ls_results import regions_from_value
 from jsonl_bridge.adapters._ls_rows import Row, csv_rows, decode_cell
 from jsonl_bridge.adapters._ls_shapes import percent_to_px
 from jsonl_bridge.adapters._ls_table import group_rows, looks_like_result
 from jsonl_bridge.adapters._ls_values import Where
 from jsonl_bridge.adapters.label_studio import read, sniff
-
 from jsonl_bridge.records import Box
 
 sizes = st.integers(min_value=1, max_value=20_000)
