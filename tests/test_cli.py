@@ -315,6 +315,7 @@ def test_python_dash_m_is_the_same_cli(tmp_path: Path) -> None:
             str(out),
         ],
         capture_output=True,
+        cwd=tmp_path,  # `-m` puts cwd on sys.path: never the source checkout
         text=True,
     )
     assert result.returncode == 0, result.stderr

@@ -74,7 +74,9 @@ def test_import_jsonl_bridge_imports_no_adapter_pandas_or_pillow() -> None:
         "bad = [m for m in ('pandas', 'PIL', 'jinja2', 'jsonl_bridge.adapters.label_studio') "
         "if m in sys.modules]; print(bad)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent
+    )
     assert result.stdout.strip() == "[]", result.stderr
 
 
