@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from jsonl_bridge.chat import Example
+from jsonl_bridge.chat import Example, Message
 from jsonl_bridge.errors import InputError, RecordError, UsageError
 from jsonl_bridge.mapping import Mapping, load_mapping
 from jsonl_bridge.records import ExportSchema, Record
@@ -83,6 +83,14 @@ class Conversion:
         if chosen.messages is None:
             self.report.unannotated += 1
             return None
+        unembedded = _unembedded_images(chosen.messages)
+        if unembedded:
+            detail = (
+                f"image {unembedded[0]!r} is not embedded: this version cannot resolve and "
+                "inline images yet, and a bare reference would be useless to the service"
+            )
+            self._reject(record, "image", detail, [])
+            return None
         return Example(id=record.id, source=record.source, messages=chosen.messages)
 
     def _reject(self, record: Record, reason: str, detail: str, annotators: list[str]) -> None:
@@ -92,6 +100,17 @@ class Conversion:
     def _warn(self, message: str) -> None:
         self.report.warnings.append(message)
         warnings.warn(message, stacklevel=3)
+
+
+def _unembedded_images(messages: list[Message]) -> list[str]:
+    """Image references that are not data URLs: never write them as if they were images."""
+    return [
+        part.image_url.url
+        for message in messages
+        if not isinstance(message.content, str)
+        for part in message.content
+        if part.type == "image_url" and not part.image_url.url.startswith("data:")
+    ]
 
 
 def convert(

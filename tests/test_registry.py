@@ -151,3 +151,14 @@ def test_detection_with_no_match_asks_for_from(tmp_path: Path) -> None:
     source.write_bytes(b"\x00\x01")
     with pytest.raises(UsageError, match="no adapter recognises this input"):
         registry.detect_adapter(source)
+
+
+def test_ambiguous_input_lists_the_candidates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "_registered", {})
+    greedy = Adapter(name="greedy", read=read_notes, sniff=lambda p: True, summary="any file")
+    registry.register_adapter(greedy)
+    source = Path(__file__).parent / "fixtures" / "label-studio" / "summarization" / "export.json"
+    with pytest.raises(UsageError, match=r"several adapters .*\(greedy, label-studio\)"):
+        registry.detect_adapter(source)
