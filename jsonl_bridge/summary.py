@@ -41,7 +41,7 @@ class ExportSummary:
     def add(self, record: Record) -> None:
         self.tasks += 1
         self.formats[record.source.format] += 1
-        self.data_keys.update(record.data)
+        self.data_keys.update(record.data.keys())
         self.invalid_tasks += bool(record.problems)
         self.prediction_ids_only += len(record.meta.get("prediction_ids", ()))
         done = [a for a in record.annotations if a.kind == "annotation" and not a.cancelled]
