@@ -11,7 +11,7 @@ annotator is empty. Nothing says which columns are answers: the labeling config 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
@@ -44,6 +44,8 @@ class Columns:
 
     config: LabelConfig | None = None
     fields: frozenset[str] = frozenset()
+    scanned: Mapping[str, str] = field(default_factory=dict)
+    """Column → result type, from a first pass over the rows (no label config)."""
 
     def control(self, column: str) -> Control | None:
         return self.config.controls.get(column) if self.config else None
@@ -140,6 +142,10 @@ def _read_row(
             target = columns.config.target(control) if columns.config else None
             regions += _results(row, column, raw, control.result_type, target, sizes, problems)
             continue
+        if column in columns.scanned:
+            rtype = columns.scanned[column]
+            regions += _results(row, column, raw, rtype, None, sizes, problems)
+            continue
         keep_text = row.cells and columns.is_text_key(column)
         value = decode_cell(raw) if row.cells and not keep_text else raw
         data_key = columns.is_data_key(column)
@@ -170,6 +176,28 @@ def _results(
                 pass
         problems.append(f"{row.where(column)}: {exc}")
         return []
+
+
+def scan_result_columns(rows: Iterable[Row]) -> dict[str, str]:
+    """Columns that hold a result shape in any row, with the result type that shape shows.
+
+    Without a label config a column is an answer only by its shape, and one TextArea or
+    Choices column is a plain string in one row (one entry) and `{"text": [...]}` in another
+    (two entries). Deciding per column over the whole file, not per cell, keeps every row of
+    such a column an answer.
+    """
+    found: dict[str, str] = {}
+    for row in rows:
+        for column, raw in row.values.items():
+            if column in META_COLUMNS or column in found or raw in ("", None):
+                continue
+            value = decode_cell(raw) if row.cells else raw
+            if looks_like_result(value):
+                item = value[0] if isinstance(value, list) else value
+                rtype = infer_type(item)
+                if rtype is not None:
+                    found[column] = rtype
+    return found
 
 
 # --- flattened values → regions ----------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -34,7 +35,7 @@ from ._common import HEAD_BYTES, content_start, first_line, read_head
 from ._ls_config import LabelConfig, export_schema, load_label_config
 from ._ls_json import iter_array, task_record
 from ._ls_rows import csv_rows, json_rows
-from ._ls_table import Columns, table_records
+from ._ls_table import Columns, scan_result_columns, table_records
 
 _END = object()
 _MIN_KEYS = frozenset({"annotator", "annotation_id"})
@@ -70,9 +71,10 @@ def read(source: Path, options: Any = None) -> Iterator[Record]:
     columns = Columns(config, frozenset(opts.fields))
     layout = _layout(path)
     if layout != "array":
-        yield from table_records(
-            csv_rows(path, "\t" if layout == "tsv" else ","), layout, file, columns
-        )
+        delimiter = "\t" if layout == "tsv" else ","
+        if config is None:
+            columns = replace(columns, scanned=scan_result_columns(csv_rows(path, delimiter)))
+        yield from table_records(csv_rows(path, delimiter), layout, file, columns)
         return
     items = iter_array(path)
     first = next(items, _END)
@@ -82,6 +84,8 @@ def read(source: Path, options: Any = None) -> Iterator[Record]:
         for index, task in enumerate(chain([first], items)):
             yield task_record(index, task, file, config)
     elif isinstance(first, dict) and _MIN_KEYS & first.keys():
+        if config is None:
+            columns = replace(columns, scanned=scan_result_columns(json_rows(iter_array(path))))
         yield from table_records(json_rows(chain([first], items)), "json_min", file, columns)
     else:
         raise InputError(

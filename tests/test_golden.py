@@ -200,3 +200,14 @@ def test_image_projects_are_rejected_not_written_with_bare_references(
     assert conversion.report.tasks_read == len(manifest(project)["tasks"])
     assert set(conversion.report.rejected) <= {"image", "disagreement"}
     assert conversion.report.rejected["image"] >= 3
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_flat_formats_without_config_keep_a_column_an_answer_in_every_row(fmt: str) -> None:
+    """Summary s2 has two entries ({"text": [...]}) while s1, s3, s4 are plain strings: the
+    whole column is an answer, decided over the file, not cell by cell."""
+    want, want_rejects, _ = expected("summarization", fmt, summary)
+    conversion = jb.convert(FIXTURES / "summarization" / fmt, "summarization")
+    got = {e.id: [m.model_dump(mode="json") for m in e.messages] for e in conversion}
+    assert got == want and not want_rejects
+    assert conversion.rejects == []
