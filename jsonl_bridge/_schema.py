@@ -63,7 +63,15 @@ def selector_text(
     wanted = " or ".join(binding.kind)
     fields = f"fields: {describe(kinds)}" if kinds else "it has no fields"
     if not matches:
-        return f"{{kind: {wanted}}} matches no field: {holder} has no {wanted} field ({fields})"
+        hint = (
+            "; a flat export (Label Studio JSON_MIN/CSV/TSV) reads a one-label column as text "
+            "unless given the labeling config: --option label_config=PATH"
+            if "text" in kinds.values()
+            else ""
+        )
+        return (
+            f"{{kind: {wanted}}} matches no field: {holder} has no {wanted} field ({fields}){hint}"
+        )
     return (
         f"{{kind: {wanted}}} is ambiguous: {holder} has {len(matches)} {wanted} fields "
         f"({', '.join(matches)}); bind one by name, e.g. `fields: {{{name}: {matches[0]}}}`"

@@ -20,7 +20,7 @@ from jsonl_bridge.errors import BridgeError, UsageError
 
 app = typer.Typer(
     name="bridge",
-    help="Turn Label Studio, Doccano and CVAT exports into fine-tuning JSON Lines.",
+    help="Turn annotation-tool exports (Label Studio today) into fine-tuning JSON Lines.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -41,6 +41,24 @@ OptionOpt = Annotated[
     typer.Option("--option", help="Adapter option KEY=VALUE, e.g. label_config=config.xml."),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from jsonl_bridge import __version__
+
+        typer.echo(f"jsonl_bridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Turn annotation-tool exports (Label Studio today) into fine-tuning JSON Lines."""
 
 
 def _err(message: str) -> None:
@@ -138,9 +156,10 @@ def _convert(
     seed: int,
     limit: int | None,
 ) -> None:
-    from jsonl_bridge import pipeline as conv
-    from jsonl_bridge import writer
+    from jsonl_bridge import pipeline, writer
 
+    if str(source) == "-":
+        raise UsageError("reading an export from stdin is not supported: save it to a file")
     adapter_name, options = _adapter_options(source, from_, option)
     out = output or f"{source.stem}.jsonl"
     if out != "-" and Path(out).resolve() == source.resolve():
@@ -148,23 +167,37 @@ def _convert(
     if split and out == "-":
         raise UsageError("--split writes one file per split and cannot go to stdout (-o -)")
     fractions = writer.parse_split(split) if split else None
+    rejects_path = rejects or _default_rejects(out)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        conversion = conv.convert(source, mapping, from_=adapter_name, options=options, limit=limit)
+        conversion = pipeline.convert(
+            source, mapping, from_=adapter_name, options=options, limit=limit
+        )
         examples = _Stream(_progress(iter(conversion), "examples"), conversion)
         if fractions:
             report = writer.write_splits(examples, Path(out), fractions, seed)
         else:
             stream = sys.stdout.buffer if out == "-" else Path(out)
             report = writer.write_jsonl(examples, stream)
-    rejects_path = rejects
-    if rejects_path is None and conversion.rejects and out != "-":
-        rejects_path = Path(out).with_name(f"{Path(out).stem}.rejects.jsonl")
-    if rejects_path is not None:
+    if rejects_path is not None and (rejects is not None or conversion.rejects):
         writer.write_rejects(conversion.rejects, rejects_path)
+    elif rejects_path is not None and rejects_path.is_file():
+        rejects_path.unlink()  # a stale one from an earlier run of the same output
+        rejects_path = None
     _print_summary(source, adapter_name, report, conversion.rejects, rejects_path)
+    if report.examples == 0 and conversion.rejects:
+        _err("error: no examples written: every annotated task was rejected (see above)")
+        raise typer.Exit(1)
     if strict and conversion.rejects:
         raise typer.Exit(1)
+
+
+def _default_rejects(out: str) -> Path | None:
+    """`<output stem>.rejects.jsonl` beside a regular output file; none for stdout or a device."""
+    path = Path(out)
+    if out == "-" or (path.exists() and not path.is_file()):
+        return None
+    return path.with_name(f"{path.stem}.rejects.jsonl")
 
 
 class _Stream:
@@ -178,11 +211,15 @@ class _Stream:
         return self._examples
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _print_summary(source: Path, adapter: str, report: Any, rejects: list[Any], path: Any) -> None:
-    _err(f"read {report.tasks_read} tasks from {source} ({adapter})")
+    _err(f"read {_plural(report.tasks_read, 'task')} from {source} ({adapter})")
     for name, count in report.outputs.items():
         where = "stdout" if name == "-" else name
-        _err(f"wrote {count} examples to {where}")
+        _err(f"wrote {_plural(count, 'example')} to {where}")
     _err(f"bytes written: {report.bytes_written}")
     if report.unannotated:
         _err(f"without annotations: {report.unannotated} (counted, not written)")

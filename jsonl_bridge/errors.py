@@ -36,6 +36,10 @@ class AdapterLoadError(BridgeError):
     """A registered adapter (usually a plugin) failed to import."""
 
 
+class OutputError(BridgeError):
+    """An output file cannot be written (missing permission, full disk, a folder in the way)."""
+
+
 class InputError(BridgeError):
     """The export as a whole cannot be read: malformed, truncated, wrong format, unsafe."""
 

@@ -57,9 +57,11 @@ class Conversion:
             raise UsageError("a Conversion can be iterated once; call convert() again")
         self._started = True
         ignored_predictions = 0
+        annotators: set[str] = set()
         for record in self._records:
             self.report.tasks_read += 1
             ignored_predictions += len(record.meta.get("prediction_ids", ()))
+            annotators.update(a.annotator for a in record.annotations if a.annotator)
             example = self._convert_one(record)
             if example is not None:
                 self.report.examples += 1
@@ -68,6 +70,14 @@ class Conversion:
             self._warn(
                 f"{ignored_predictions} predictions are exported as ids only and were ignored"
             )
+        self._check_annotator(annotators)
+
+    def _check_annotator(self, seen: set[str]) -> None:
+        """`select: annotator:<id>` naming nobody in the export is a typo, not an empty run."""
+        policy = self.mapping.select
+        if policy.startswith("annotator:") and policy.partition(":")[2] not in seen:
+            known = ", ".join(sorted(seen)) or "none"
+            self._warn(f"no annotation by {policy} in this export (annotators: {known})")
 
     def _convert_one(self, record: Record) -> Example | None:
         if record.problems:
@@ -153,13 +163,16 @@ def _open(
 
 def _with_bound_fields(adapter: Adapter, options: Options, spec: Mapping) -> Options:
     """Tell adapters that cannot tell results from data (flat CSV-like formats) which
-    columns the mapping binds, unless the user already said."""
-    if "fields" not in adapter.options_model.model_fields or isinstance(options, BaseModel):
-        return options
-    merged = dict(options or {})
+    columns the mapping binds by name, unless the user already said."""
     bound = [name for name in spec.fields.values() if isinstance(name, str)]
-    if bound and "fields" not in merged:
-        merged["fields"] = bound
+    if "fields" not in adapter.options_model.model_fields or not bound:
+        return options
+    if isinstance(options, BaseModel):
+        if "fields" in options.model_fields_set:
+            return options
+        return options.model_copy(update={"fields": bound})
+    merged = dict(options or {})
+    merged.setdefault("fields", bound)
     return merged
 
 

@@ -64,7 +64,8 @@ class Adapter:
             )
             known = ", ".join(self.options_model.model_fields) or "none"
             raise UsageError(
-                f"bad --option for {self.name}: {problems} (options it takes: {known})"
+                f"bad option for {self.name} (--option KEY=VALUE): {problems} "
+                f"(options it takes: {known})"
             ) from exc
 
 

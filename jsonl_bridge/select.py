@@ -88,8 +88,12 @@ def _chronological(annotation: Annotation) -> tuple[str, int, int, str]:
 
 
 def _agreeing(record: Record, pool: list[Annotation], render: Render, majority: bool) -> Selection:
-    """All renderings equal, else (when allowed) a strict majority, else a disagreement."""
-    rendered = [(a, render(record, a)) for a in pool]
+    """All renderings equal, else (when allowed) a strict majority, else a disagreement.
+
+    Candidates are taken in chronological order so that the disagreement detail reads the
+    same whatever order the export format lists annotations in.
+    """
+    rendered = [(a, render(record, a)) for a in sorted(pool, key=_chronological)]
     keys = [_key(messages) for _, messages in rendered]
     counts = Counter(keys)
     best, votes = counts.most_common(1)[0]

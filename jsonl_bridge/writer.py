@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from jsonl_bridge.chat import Example
-from jsonl_bridge.errors import UsageError
+from jsonl_bridge.errors import OutputError, UsageError
 from jsonl_bridge.report import Reject, Report
 
 if TYPE_CHECKING:
@@ -31,9 +31,21 @@ def dumps_line(obj: dict[str, Any]) -> bytes:
 
 @contextmanager
 def atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """Write to a temp file in the target's folder and rename it into place on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write to a temp file in the target's folder and rename it into place on success.
+
+    A symlink is followed (its target is replaced, the link stays); a device or pipe such as
+    /dev/null or a FIFO is written to directly, since renaming over it would replace it.
+    """
+    path = Path(os.path.realpath(path))
+    try:
+        if path.exists() and not path.is_file():
+            with path.open("wb") as direct:
+                yield direct
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror or exc}", where=str(path)) from exc
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
@@ -98,8 +110,13 @@ def parse_split(spec: str) -> dict[str, float]:
             fraction = float(value)
         except ValueError:
             fraction = -1.0
-        if not sep or not name or not 0 <= fraction <= 1 or name in fractions:
-            raise UsageError(f"--split: bad part {part!r}; expected NAME=FRACTION, e.g. train=0.9")
+        if name in fractions:
+            raise UsageError(f"--split: the split name {name!r} appears twice")
+        if not sep or not name or not 0 <= fraction <= 1:
+            raise UsageError(
+                f"--split: bad part {part!r}; expected NAME=FRACTION with a fraction from 0 "
+                "to 1, e.g. train=0.9"
+            )
         fractions[name] = fraction
     if abs(sum(fractions.values()) - 1) > 1e-6:
         raise UsageError(f"--split: fractions add up to {sum(fractions.values()):g}, not 1")

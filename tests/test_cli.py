@@ -320,3 +320,81 @@ def test_python_dash_m_is_the_same_cli(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert len(lines(out)) == 4
+
+
+SUMMARIES = FIXTURES / "summarization"
+
+
+def test_output_to_a_device_writes_into_it_and_no_rejects_file_beside_it() -> None:
+    before = Path("/dev/null").stat()
+    code, _, err = run(
+        "convert", EMAIL / "export.json", "-m", "email-classification", "-o", "/dev/null"
+    )
+    assert code == 0, err
+    assert Path("/dev/null").is_char_device()
+    assert Path("/dev/null").stat().st_rdev == before.st_rdev
+    assert not Path("/dev/null.rejects.jsonl").exists()
+
+
+def test_output_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path: Path) -> None:
+    target, link = tmp_path / "real.jsonl", tmp_path / "link.jsonl"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    code, _, _ = run("convert", SUMMARIES / "export.json", "-m", "summarization", "-o", link)
+    assert code == 0
+    assert link.is_symlink()
+    assert len(lines(target)) == 4
+
+
+def test_unwritable_output_is_one_error_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = run("convert", SUMMARIES / "export.json", "-o", blocker / "sub" / "t.jsonl")
+    assert code == 2
+    assert err.startswith("error: ") and "cannot write" in err and "Traceback" not in err
+
+
+def test_a_stale_default_rejects_file_is_removed(tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    stale = tmp_path / "t.rejects.jsonl"
+    stale.write_text('{"id": "old"}\n')
+    code, _, err = run("convert", SUMMARIES / "export.json", "-m", "summarization", "-o", out)
+    assert code == 0 and "rejected" not in err
+    assert not stale.exists()
+
+
+def test_nothing_written_because_everything_was_rejected_exits_1(tmp_path: Path) -> None:
+    code, _, err = run("convert", FIXTURES / "dialogue" / "export.json", "-o", tmp_path / "t.jsonl")
+    assert code == 1
+    assert "no examples written" in err
+
+
+def test_an_annotator_nobody_is_warns(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("version: 1\nextends: summarization\nselect: annotator:9\n")
+    code, _, err = run("convert", SUMMARIES / "export.json", "-m", mapping, "-o", tmp_path / "o")
+    assert code == 0
+    assert "warning: no annotation by annotator:9 in this export (annotators: 1, 2)" in err
+
+
+def test_name_bindings_reach_the_adapter_from_the_command_line(tmp_path: Path) -> None:
+    """A flat export without a config: `fields: {reply: reply}` makes the column an answer."""
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("version: 1\nextends: dialogue\nselect: latest\nfields: {reply: reply}\n")
+    out = tmp_path / "t.jsonl"
+    code, _, err = run("convert", FIXTURES / "dialogue" / "export.csv", "-m", mapping, "-o", out)
+    assert code == 0, err
+    assert len(lines(out)) == 4
+
+
+def test_stdin_is_refused_clearly() -> None:
+    code, _, err = run("convert", "-")
+    assert code == 2
+    assert "stdin is not supported" in err
+
+
+def test_version() -> None:
+    from jsonl_bridge import __version__
+
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"jsonl_bridge {__version__}"

@@ -211,3 +211,26 @@ def test_flat_formats_without_config_keep_a_column_an_answer_in_every_row(fmt: s
     got = {e.id: [m.model_dump(mode="json") for m in e.messages] for e in conversion}
     assert got == want and not want_rejects
     assert conversion.rejects == []
+
+
+def test_the_first_example_of_docs_mappings_md_works_as_shown(tmp_path: Path) -> None:
+    """The headline mapping of docs/mappings.md, run on the real export: renames applied,
+    allowed labels listed in the system message, answers from the answer key."""
+    import re
+
+    docs = (Path(__file__).parents[1] / "docs" / "mappings.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", docs, re.S)
+    assert block is not None
+    mapping = tmp_path / "mine.yaml"
+    mapping.write_text(block.group(1), encoding="utf-8")
+    want, _, _ = expected("email-classification", "export.json", email)
+    rename = {"technical_support": "tech", "spam": "other"}
+    conversion = jb.convert(FIXTURES / "email-classification" / "export.json", mapping)
+    got = {e.id: e.messages for e in conversion}
+    assert list(got) == list(want)
+    for task_id, messages in got.items():
+        label = str(want[task_id][-1]["content"]).removeprefix("Classification: ")
+        assert messages[-1].content == rename.get(label, label)
+        assert messages[0].content == (
+            "You route support e-mails. Answer with one of: billing, tech, sales, other."
+        )

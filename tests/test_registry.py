@@ -142,7 +142,7 @@ def test_docs_example_adapter_reads_and_validates_options(
     records = list(NOTES.read(source, NOTES.parse_options({})))
     assert records[0].data == {"text": "long text"}
     assert records[0].source.where() == f"{source}:1"
-    with pytest.raises(UsageError, match=r"bad --option for notes: sep.*separator"):
+    with pytest.raises(UsageError, match=r"bad option for notes.*sep.*separator"):
         NOTES.parse_options({"sep": ","})
 
 
