@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 def to_dataframe(items: Iterable[Record] | Iterable[Example]) -> pandas.DataFrame:
     """Records → one row per annotation (a column per field); examples → one row each.
 
-    Record rows carry the task id, annotator, kind, ground_truth, cancelled, created_at and,
-    per field, its labels (choices, spans, boxes) or values (text, numbers) as a list.
+    Record rows carry the task id, the task data as `data.<key>` columns, annotator, kind,
+    ground_truth, cancelled, created_at and, per field, its answer: a label, text or number
+    when there is one, else a list (several choices, spans as `{"label", "text"}`, boxes).
     Example rows carry id, system, user and assistant text and the message count.
     """
     import pandas
@@ -32,7 +33,11 @@ def to_dataframe(items: Iterable[Record] | Iterable[Example]) -> pandas.DataFram
 
 
 def _record_rows(record: Record) -> list[dict[str, Any]]:
-    base = {"id": record.id, "source": record.source.where()}
+    base = {
+        "id": record.id,
+        "source": record.source.where(),
+        **{f"data.{key}": value for key, value in record.data.items()},
+    }
     if not record.annotations:
         return [{**base, "annotator": None, "kind": None}]
     rows = []
@@ -46,17 +51,27 @@ def _record_rows(record: Record) -> list[dict[str, Any]]:
             "cancelled": annotation.cancelled,
             "created_at": annotation.created_at,
         }
+        answers: dict[str, list[Any]] = {}
         for region in annotation.regions:
-            row.setdefault(region.field, []).append(_value(region))
+            answers.setdefault(region.field, []).extend(_values(region))
+        row.update({name: v[0] if len(v) == 1 else v for name, v in answers.items()})
         rows.append(row)
     return rows
 
 
-def _value(region: Any) -> Any:
-    for attr in ("labels", "label", "value", "paths"):
-        if hasattr(region, attr):
-            return getattr(region, attr)
-    return region.model_dump(mode="json")
+def _values(region: Any) -> list[Any]:
+    """What a person reading a table expects to see of one region."""
+    if region.type == "choice":
+        return list(region.labels)
+    if region.type == "span":
+        return [{"label": region.label, "text": region.text}]
+    if region.type == "taxonomy":
+        return [" / ".join(path) for path in region.paths]
+    if hasattr(region, "value"):
+        return [region.value]
+    if region.type == "relation":
+        return [{"from": region.from_id, "to": region.to_id, "labels": region.labels}]
+    return [region.model_dump(mode="json", exclude={"attributes"})]
 
 
 def _example_row(example: Example) -> dict[str, Any]:

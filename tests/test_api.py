@@ -83,7 +83,11 @@ def test_to_dataframe_of_records_and_examples() -> None:
     frame = jb.to_dataframe(jb.read(EMAIL / "export.json"))
     assert len(frame) == 15  # 14 annotations + 1 row for the unannotated task
     row = frame[(frame["id"] == "2") & (frame["annotator"] == "3")].iloc[0]
-    assert row["category"] == [["other"]]
+    assert row["category"] == "other"
+    assert row["data.subject"] == "App stürzt ab 😡"
+    spans = jb.to_dataframe(jb.read(FIXTURES / "ner-spans" / "export.json"))
+    n2 = spans[(spans["id"] == "23") & (spans["annotator"] == "1")].iloc[0]
+    assert n2["label"][0] == {"label": "PERSON", "text": "Jürgen Klopp"}
     examples = jb.to_dataframe(jb.convert(EMAIL / "export.json", "email-classification"))
     assert list(examples["assistant"])[:2] == [
         "Classification: billing",
