@@ -58,7 +58,7 @@ def load_with_positions(text: str, file: str) -> tuple[Any, dict[KeyPath, Positi
         positions: dict[KeyPath, Position] = {}
         problems: list[str] = []
         if node is not None:
-            _walk(node, (), file, positions, problems)
+            _walk(node, (), file, positions, problems, set())
         if problems:
             raise MappingError(problems)
         data = loader.construct_document(node) if node is not None else None
@@ -77,7 +77,17 @@ def _walk(
     file: str,
     out: dict[KeyPath, Position],
     problems: list[str],
+    visited: set[int],
 ) -> None:
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if id(node) in visited:  # an alias: a self-reference would recurse, nesting would explode
+            at = f"{file}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+            problems.append(
+                f"{at}: {'.'.join(map(str, path))}: YAML aliases of lists and maps are not "
+                "supported in mappings; use `extends:` to share settings"
+            )
+            return
+        visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -89,12 +99,12 @@ def _walk(
                 problems.append(f"{where}: {dotted}: duplicate key (the last one would win)")
             seen.add(key)
             out[key_path] = _position(key_node, value_node, file)
-            _walk(value_node, key_path, file, out, problems)
+            _walk(value_node, key_path, file, out, problems, visited)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             item_path = (*path, index)
             out[item_path] = _position(item, item, file)
-            _walk(item, item_path, file, out, problems)
+            _walk(item, item_path, file, out, problems, visited)
 
 
 def _position(key_node: yaml.Node, value_node: yaml.Node, file: str) -> Position:

@@ -8,6 +8,7 @@ Results go to stdout only with `-o -`; summaries, progress and errors go to stde
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -71,7 +72,7 @@ def _fail(exc: BridgeError) -> NoReturn:
 
 
 def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """`KEY=VALUE` pairs; comma-separated values become lists where the adapter wants one."""
+    """`KEY=VALUE` pairs, validated later by the adapter's own options model."""
     options: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -85,12 +86,7 @@ def _adapter_options(source: Path, from_: str | None, pairs: list[str] | None) -
     from jsonl_bridge.pipeline import resolve_adapter
 
     adapter = resolve_adapter(source, from_)
-    raw = _parse_options(pairs)
-    for key, value in raw.items():
-        info = adapter.options_model.model_fields.get(key)
-        if info is not None and getattr(info.annotation, "__origin__", None) is list:
-            raw[key] = [v.strip() for v in value.split(",") if v.strip()]
-    return adapter.name, adapter.parse_options(raw)
+    return adapter.name, adapter.parse_options(_parse_options(pairs))
 
 
 def _progress(items: Iterator[T], label: str) -> Iterator[T]:
@@ -134,7 +130,7 @@ def convert(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split hash.")] = 0,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Read at most N tasks.")
+        int | None, typer.Option("--limit", min=1, max=sys.maxsize, help="Read at most N tasks.")
     ] = None,
 ) -> None:
     """Convert an export into training JSON Lines."""
@@ -142,6 +138,10 @@ def convert(
         _convert(source, from_, option, mapping, output, rejects, strict, split, seed, limit)
     except BridgeError as exc:
         _fail(exc)
+    except BrokenPipeError:
+        # `-o - | head`: the reader has what it wants; stop quietly, like other Unix tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
 
 
 def _convert(
@@ -162,12 +162,13 @@ def _convert(
         raise UsageError("reading an export from stdin is not supported: save it to a file")
     adapter_name, options = _adapter_options(source, from_, option)
     out = output or f"{source.stem}.jsonl"
-    if out != "-" and Path(out).resolve() == source.resolve():
-        raise UsageError(f"-o {out}: refusing to overwrite the input")
     if split and out == "-":
         raise UsageError("--split writes one file per split and cannot go to stdout (-o -)")
     fractions = writer.parse_split(split) if split else None
     rejects_path = rejects or _default_rejects(out)
+    outputs = writer.split_paths(Path(out), fractions) if fractions else {"-o": Path(out)}
+    if out != "-":
+        _check_collisions(source, {**outputs, "--rejects": rejects_path})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         conversion = pipeline.convert(
@@ -190,6 +191,18 @@ def _convert(
         raise typer.Exit(1)
     if strict and conversion.rejects:
         raise typer.Exit(1)
+
+
+def _check_collisions(source: Path, paths: dict[str, Path | None]) -> None:
+    """No output may overwrite the input or another output of the same run."""
+    seen: dict[Path, str] = {source.resolve(): "the input"}
+    for name, path in paths.items():
+        if path is None or (path.exists() and not path.is_file()):
+            continue  # devices such as /dev/null may take several outputs
+        resolved = path.resolve()
+        if resolved in seen:
+            raise UsageError(f"{name} {path}: refusing to overwrite {seen[resolved]}")
+        seen[resolved] = f"the {name} file"
 
 
 def _default_rejects(out: str) -> Path | None:

@@ -1,7 +1,7 @@
 """One small error tree. Every message names where the problem is, compiler style.
 
-The CLI maps each class to an exit code (see `EXIT_CODES` users in cli.py); the library never
-prints or exits. Per-record problems subclass `RecordError` and carry a `reason`, so that
+Each class carries the exit code the CLI uses for it (`exit_code`); the library never prints
+or exits. Per-record problems subclass `RecordError` and carry a `reason`, so that
 `convert` can turn them into rejects instead of stopping the run.
 """
 

@@ -48,7 +48,7 @@ RegionKind = Literal[
     "tag",
     "relation",
 ]
-REGION_KINDS: tuple[str, ...] = get_args(RegionKind)
+
 SELECT_POLICIES = ("auto", "ground_truth", "latest", "first", "majority")
 _SELECT_PATTERN = "^(auto|ground_truth|latest|first|majority|annotator:.+)$"
 ImageFormat = Literal["jpeg", "png", "webp"]

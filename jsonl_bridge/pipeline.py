@@ -7,6 +7,7 @@ problems raise. Nothing here prints.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -22,7 +23,7 @@ from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter, detect_adapter, get_adapter
 from jsonl_bridge.render import Renderer, infer_schema
 from jsonl_bridge.report import Reject, Report
-from jsonl_bridge.select import candidates, check_policy, select
+from jsonl_bridge.select import candidates, select
 
 Options = BaseModel | dict[str, Any] | None
 
@@ -31,6 +32,8 @@ def resolve_adapter(source: Path, from_: str | None) -> Adapter:
     """The named adapter, or the one whose sniff recognises `source`."""
     if not source.exists():
         raise InputError(f"{source}: no such file or directory")
+    if not os.access(source, os.R_OK):
+        raise InputError(f"{source}: permission denied")
     return get_adapter(from_) if from_ else detect_adapter(source)
 
 
@@ -137,7 +140,6 @@ def convert(
     are collected in `Conversion.rejects` while you iterate.
     """
     spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
-    check_policy(spec.select)
     records: Iterable[Record]
     if isinstance(source_or_records, (str, Path)):
         records, schema, reread = _open(Path(source_or_records), from_, options, spec)
@@ -146,7 +148,8 @@ def convert(
         reread = _rereader(source_or_records)
     renderer = Renderer.compile(spec, schema)
     if renderer.needs_label_scan:
-        renderer = Renderer.compile(spec, _merge(schema, infer_schema(reread())))
+        scanned = infer_schema(islice(reread(), limit))  # --limit bounds the first pass too
+        renderer = Renderer.compile(spec, _merge(schema, scanned))
     if limit is not None:
         records = islice(records, limit)
     return Conversion(records, spec, renderer)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from jsonl_bridge.errors import AdapterLoadError, UnknownAdapterError, UsageError
+from jsonl_bridge.errors import AdapterLoadError, InputError, UnknownAdapterError, UsageError
 from jsonl_bridge.records import ExportSchema, Record
 
 ENTRY_POINT_GROUP = "jsonl_bridge.adapters"
@@ -132,7 +132,10 @@ def get_adapter(name: str) -> Adapter:
 
 
 def detect_adapter(source: Path) -> Adapter:
-    """Pick the adapter whose `sniff` accepts `source`; none or several is a usage error.
+    """Pick the adapter whose `sniff` accepts `source`.
+
+    None is an input error (an empty file or not an export: exit 3, as with `--from`);
+    several is a usage error that asks for `--from`.
 
     A plugin that fails to import is skipped here (it cannot claim the input) and named in
     the error when nothing else matches, so one broken plugin never breaks detection.
@@ -150,7 +153,7 @@ def detect_adapter(source: Path) -> Adapter:
         return matches[0]
     if not matches:
         skipped = f"; could not load: {', '.join(broken)}" if broken else ""
-        raise UsageError(
+        raise InputError(
             f"{source}: no adapter recognises this input; name one with --from "
             f"({', '.join(available_adapters())}){skipped}"
         )

@@ -46,10 +46,6 @@ class Report:
     bytes_written: int = 0
     outputs: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "tasks_read": self.tasks_read,

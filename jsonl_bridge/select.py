@@ -12,14 +12,14 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from jsonl_bridge.chat import Message
-from jsonl_bridge.errors import DisagreementError, RecordError, UsageError
+from jsonl_bridge.errors import DisagreementError, EmptyAnswerError, RecordError
 from jsonl_bridge.records import Annotation, Record
 
 Render = Callable[[Record, Annotation], list[Message]]
 
-POLICIES = ("auto", "ground_truth", "first", "latest", "majority")
 _ANNOTATOR = re.compile(r"annotator:(.+)")
 
 
@@ -35,13 +35,6 @@ class Selection:
 
     messages: list[Message] | None
     annotation: Annotation | None
-
-
-def check_policy(policy: str) -> None:
-    """Refuse an unknown policy up front, before any task is read."""
-    if policy not in POLICIES and not _ANNOTATOR.fullmatch(policy):
-        choices = ", ".join([*POLICIES, "annotator:<id>"])
-        raise UsageError(f"unknown select policy {policy!r} (choose from {choices})")
 
 
 def candidates(record: Record, policy: str, include_predictions: bool) -> list[Annotation]:
@@ -76,29 +69,57 @@ def select(record: Record, pool: list[Annotation], policy: str, render: Render) 
     return _agreeing(record, truths or pool, render, majority=True)
 
 
-def _chronological(annotation: Annotation) -> tuple[str, int, int, str]:
-    """created_at, then the annotation id (numerically when it is a number), never file order."""
+def _chronological(annotation: Annotation) -> tuple[int, datetime, int, int, str]:
+    """created_at as an instant (missing last), then the id (numerically when a number).
+
+    Never file order, which differs between export formats; never the raw string, which
+    sorts `10:00:00.5Z` after `12:00:00+02:00`.
+    """
     ident = annotation.id or ""
+    when = _instant(annotation.created_at)
     return (
-        annotation.created_at or "",
+        when is None,
+        when or _EPOCH,
         0 if ident.isdigit() else 1,
         int(ident) if ident.isdigit() else 0,
         ident,
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _instant(stamp: str | None) -> datetime | None:
+    """An aware UTC datetime from an ISO 8601 stamp (`Z` included on Python 3.10)."""
+    if not stamp:
+        return None
+    try:
+        parsed = datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
 def _agreeing(record: Record, pool: list[Annotation], render: Render, majority: bool) -> Selection:
     """All renderings equal, else (when allowed) a strict majority, else a disagreement.
 
     Candidates are taken in chronological order so that the disagreement detail reads the
-    same whatever order the export format lists annotations in.
+    same whatever order the export format lists annotations in. An annotation left with no
+    answer (every label dropped) does not vote; the task is `empty` only when none is left.
     """
-    rendered = [(a, render(record, a)) for a in sorted(pool, key=_chronological)]
+    rendered = []
+    empty: EmptyAnswerError | None = None
+    for annotation in sorted(pool, key=_chronological):
+        try:
+            rendered.append((annotation, render(record, annotation)))
+        except EmptyAnswerError as exc:
+            empty = exc
+    if not rendered:
+        assert empty is not None
+        raise empty
     keys = [_key(messages) for _, messages in rendered]
-    counts = Counter(keys)
-    best, votes = counts.most_common(1)[0]
-    tied = sum(1 for n in counts.values() if n == votes) > 1
-    if votes == len(keys) or (majority and votes * 2 > len(keys) and not tied):
+    best, votes = Counter(keys).most_common(1)[0]
+    if votes == len(keys) or (majority and votes * 2 > len(keys)):
         annotation, messages = rendered[keys.index(best)]
         return Selection(messages, annotation)
     answers = {_who(a): _answer(m) for a, m in rendered}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -100,12 +101,20 @@ def _stdout() -> IO[bytes]:
     return sys.stdout.buffer
 
 
+_SPLIT_NAME = re.compile(r"(?!rejects$)[A-Za-z0-9_-]+")
+
+
 def parse_split(spec: str) -> dict[str, float]:
     """`train=0.9,validation=0.1` → ordered fractions that must sum to 1."""
     fractions: dict[str, float] = {}
     for part in spec.split(","):
         name, sep, value = part.partition("=")
         name = name.strip()
+        if sep and not _SPLIT_NAME.fullmatch(name):
+            raise UsageError(
+                f"--split: {name!r} cannot name a split: use letters, digits, '-' and '_', "
+                "and not 'rejects'"
+            )
         try:
             fraction = float(value)
         except ValueError:
@@ -135,9 +144,11 @@ def split_of(task_id: str, fractions: dict[str, float], seed: int) -> str:
     return next(reversed(fractions))
 
 
-def split_paths(output: Path, fractions: dict[str, float]) -> dict[str, Path]:
+def split_paths(output: Path, fractions: dict[str, float] | None) -> dict[str, Path]:
     """`data/ds.jsonl` → `data/ds.train.jsonl`, `data/ds.validation.jsonl`, ..."""
-    return {name: output.with_name(f"{output.stem}.{name}{output.suffix}") for name in fractions}
+    return {
+        name: output.with_name(f"{output.stem}.{name}{output.suffix}") for name in fractions or {}
+    }
 
 
 def write_splits(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +94,8 @@ def test_strict_still_writes_but_exits_1(tmp_path: Path) -> None:
     assert len(lines(out)) == 4
 
 
-def test_stdout_gets_only_the_jsonl(tmp_path: Path) -> None:
+def test_stdout_gets_only_the_jsonl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     code, out, err = run("convert", EMAIL / "export.json", "-m", "email-classification", "-o", "-")
     assert code == 0
     answers = [json.loads(line)["messages"][-1]["content"] for line in out.splitlines()]
@@ -398,3 +400,78 @@ def test_version() -> None:
 
     code, out, _ = run("--version")
     assert code == 0 and out.strip() == f"jsonl_bridge {__version__}"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--rejects", "SOURCE"],
+        ["--rejects", "OUT"],
+        ["--split", "train=0.5,rejects=0.5"],
+        ["--split", "a/b=1"],
+    ],
+)
+def test_no_output_may_overwrite_the_input_or_another_output(
+    tmp_path: Path, extra: list[str]
+) -> None:
+    source = tmp_path / "export.json"
+    source.write_bytes((EMAIL / "export.json").read_bytes())
+    out = tmp_path / "o.jsonl"
+    args = [{"SOURCE": str(source), "OUT": str(out)}.get(a, a) for a in extra]
+    code, _, err = run("convert", source, "-m", "email-classification", "-o", out, *args)
+    assert code == 2, err
+    assert err.startswith("error: ")
+    assert source.read_bytes() == (EMAIL / "export.json").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.json"]
+
+
+@pytest.mark.parametrize("content", [b"", b"[]", b'{"a": 1}'])
+def test_empty_or_foreign_input_exits_3_with_or_without_from(
+    tmp_path: Path, content: bytes
+) -> None:
+    source = tmp_path / "export.json"
+    source.write_bytes(content)
+    for extra in ([], ["--from", "label-studio"]):
+        code, _, err = run("convert", source, "-o", tmp_path / "o.jsonl", *extra)
+        assert code == 3, (extra, err)
+        assert str(source) in err
+
+
+def test_a_huge_limit_is_just_no_limit(tmp_path: Path) -> None:
+    code, _, err = run(
+        "convert",
+        EMAIL / "export.json",
+        "-m",
+        "email-classification",
+        "--limit",
+        str(2**62),
+        "-o",
+        tmp_path / "t.jsonl",
+    )
+    assert code == 0, err
+    assert len(lines(tmp_path / "t.jsonl")) == 4
+
+
+def test_byte_identical_across_processes_and_hash_seeds(tmp_path: Path) -> None:
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"{seed}.jsonl"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jsonl_bridge",
+                "convert",
+                str(FIXTURES / "ner-spans" / "export_min.json"),
+                "-m",
+                "structured-extraction",
+                "-o",
+                str(out),
+            ],
+            check=True,
+            cwd=tmp_path,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] and outputs[0].count(b"\n") == 3

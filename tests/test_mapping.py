@@ -293,3 +293,16 @@ def test_json_schema_describes_the_keys() -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {"version", "assistant"}
     assert schema["properties"]["select"]["pattern"].startswith("^(auto|")
+
+
+def test_yaml_aliases_of_collections_are_refused_not_expanded(tmp_path: Path) -> None:
+    recursive = tmp_path / "rec.yaml"
+    recursive.write_text('version: 1\nassistant: "x"\nlabels: {allowed: &a [*a]}\n')
+    with pytest.raises(MappingError, match=r"rec\.yaml:3:19: .*YAML aliases"):
+        load_mapping(recursive)
+    laughs = tmp_path / "laughs.yaml"
+    rows = ["version: 1", 'assistant: "x"', "labels:", "  rename: {}", '  allowed: &l0 ["lol"]']
+    rows += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    laughs.write_text("\n".join(rows) + "\n")
+    with pytest.raises(MappingError, match="YAML aliases"):
+        load_mapping(laughs)

@@ -2,50 +2,31 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict
 
 from jsonl_bridge import registry
-from jsonl_bridge.errors import AdapterLoadError, UnknownAdapterError, UsageError
-from jsonl_bridge.records import Annotation, Record, Source, Text
+from jsonl_bridge.errors import AdapterLoadError, InputError, UnknownAdapterError, UsageError
 from jsonl_bridge.registry import Adapter, get_adapter
 
 
-# The third-party example from docs/adapters.md, kept in step with it.
-class NotesOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    separator: str = "\t"
+def _docs_example() -> dict[str, Any]:
+    """Run the third-party adapter example of docs/adapters.md, so the docs cannot rot."""
+    docs = (Path(__file__).parents[1] / "docs" / "adapters.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(# acme_bridge/reader.py.*?)```", docs, re.S)
+    assert block is not None, "docs/adapters.md lost its example adapter"
+    namespace: dict[str, Any] = {"__name__": "acme_bridge.reader"}
+    exec(compile(block.group(1), "docs/adapters.md", "exec"), namespace)
+    return namespace
 
 
-def read_notes(source: Path, options: NotesOptions) -> Iterator[Record]:
-    """One task per line: `text<TAB>summary`."""
-    with source.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            text, _, summary = line.rstrip("\n").partition(options.separator)
-            yield Record(
-                id=str(number),
-                source=Source(tool="notes", format="tsv", file=str(source), line=number),
-                data={"text": text},
-                annotations=[Annotation(regions=[Text(field="summary", value=summary)])],
-            )
-
-
-def sniff_notes(source: Path) -> bool:
-    return source.suffix == ".notes"
-
-
-NOTES = Adapter(
-    name="notes",
-    read=read_notes,
-    sniff=sniff_notes,
-    summary="text<TAB>summary lines",
-    options_model=NotesOptions,
-)
+EXAMPLE = _docs_example()
+NOTES: Adapter = EXAMPLE["ADAPTER"]
+read_notes = EXAMPLE["read_notes"]
 
 
 class FakeEntryPoint:
@@ -149,7 +130,7 @@ def test_docs_example_adapter_reads_and_validates_options(
 def test_detection_with_no_match_asks_for_from(tmp_path: Path) -> None:
     source = tmp_path / "x.bin"
     source.write_bytes(b"\x00\x01")
-    with pytest.raises(UsageError, match="no adapter recognises this input"):
+    with pytest.raises(InputError, match="no adapter recognises this input"):
         registry.detect_adapter(source)
 
 

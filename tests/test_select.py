@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from jsonl_bridge.chat import Message
-from jsonl_bridge.errors import DisagreementError, UsageError
+from jsonl_bridge.errors import DisagreementError, EmptyAnswerError
 from jsonl_bridge.records import Annotation, Choice, Record, Source
-from jsonl_bridge.select import NoGroundTruthError, candidates, check_policy, select
+from jsonl_bridge.select import NoGroundTruthError, candidates, select
 
 SOURCE = Source(tool="test", format="json", file="export.json", pointer="/[0]")
 
@@ -104,7 +104,35 @@ def test_annotator_policy_picks_that_person_or_counts_unannotated() -> None:
     assert choose(rec, "annotator:nobody") is None
 
 
-def test_unknown_policy_is_a_usage_error() -> None:
-    check_policy("annotator:3")
-    with pytest.raises(UsageError, match="unknown select policy 'newest'"):
-        check_policy("newest")
+def test_first_and_latest_compare_instants_not_strings() -> None:
+    rec = record(
+        ann("1", "1", "earlier", created_at="2026-01-01T10:00:00.500000Z"),
+        ann("2", "2", "later", created_at="2026-01-01T10:00:01Z"),
+        ann("3", "3", "earliest_tz", created_at="2026-01-01T12:00:00+02:00"),
+        ann("4", "4", "undated"),
+    )
+    assert choose(rec, "first") == "earliest_tz"
+    assert choose(rec, "latest") == "undated"  # missing stamps sort last
+    dated = record(*rec.annotations[:3])
+    assert choose(dated, "latest") == "later"
+
+
+def empty_for(labels: set[str]):  # type: ignore[no-untyped-def]
+    """A renderer that finds no answer left for the given labels (as `unknown: drop` does)."""
+
+    def rendering(rec: Record, annotation: Annotation) -> list[Message]:
+        region = annotation.regions[0]
+        assert isinstance(region, Choice)
+        if region.labels[0] in labels:
+            raise EmptyAnswerError("every label was dropped")
+        return render(rec, annotation)
+
+    return rendering
+
+
+def test_an_annotation_left_empty_does_not_vote() -> None:
+    rec = record(ann("1", "1", "tech"), ann("2", "2", "tech"), ann("3", "3", "other"))
+    chosen = select(rec, list(rec.annotations), "auto", empty_for({"other"}))
+    assert chosen.messages is not None and chosen.messages[-1].content == "tech"
+    with pytest.raises(EmptyAnswerError):
+        select(rec, list(rec.annotations), "auto", empty_for({"tech", "other"}))
