@@ -44,6 +44,8 @@ class Columns:
 
     config: LabelConfig | None = None
     fields: frozenset[str] = frozenset()
+    field_types: Mapping[str, str] = field(default_factory=dict)
+    """Result types the user gave for `fields` columns (`category:choices`)."""
     scanned: Mapping[str, str] = field(default_factory=dict)
     """Column → result type, from a first pass over the rows (no label config)."""
 
@@ -142,8 +144,8 @@ def _read_row(
             target = columns.config.target(control) if columns.config else None
             regions += _results(row, column, raw, control.result_type, target, sizes, problems)
             continue
-        if column in columns.scanned:
-            rtype = columns.scanned[column]
+        rtype = columns.field_types.get(column) or columns.scanned.get(column)
+        if rtype is not None:
             regions += _results(row, column, raw, rtype, None, sizes, problems)
             continue
         keep_text = row.cells and columns.is_text_key(column)

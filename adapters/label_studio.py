@@ -27,7 +27,7 @@ from typing import Any, Literal, cast
 import ijson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from jsonl_bridge.errors import InputError
+from jsonl_bridge.errors import InputError, UsageError
 from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter
 
@@ -52,7 +52,9 @@ class LabelStudioOptions(BaseModel):
     label_config: Path | None = None
     """The project's labeling config XML: field kinds, label order, which columns are answers."""
     fields: list[str] = Field(default_factory=list)
-    """JSON_MIN/CSV/TSV columns to read as answers when there is no label_config."""
+    """JSON_MIN/CSV/TSV columns to read as answers when there is no label_config, each
+    `name` or `name:type` with a Label Studio result type (`category:choices`); a plain
+    string in an untyped column is read as text."""
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -68,7 +70,7 @@ def read(source: Path, options: Any = None) -> Iterator[Record]:
     config = load_label_config(opts.label_config) if opts.label_config else None
     path = Path(source)
     file = str(path)
-    columns = Columns(config, frozenset(opts.fields))
+    columns = Columns(config, *_typed_fields(opts.fields))
     layout = _layout(path)
     if layout != "array":
         delimiter = "\t" if layout == "tsv" else ","
@@ -93,6 +95,25 @@ def read(source: Path, options: Any = None) -> Iterator[Record]:
             "nor 'annotator'/'annotation_id' (JSON_MIN)",
             where=f"{file} [/[0]]",
         )
+
+
+_FIELD_TYPES = ("choices", "textarea", "number", "rating", "taxonomy", "datetime")
+
+
+def _typed_fields(specs: list[str]) -> tuple[frozenset[str], dict[str, str]]:
+    """`fields` entries → the answer columns, and the result type of those that name one."""
+    names, types = set(), {}
+    for spec in specs:
+        name, _, rtype = spec.partition(":")
+        if rtype and rtype not in _FIELD_TYPES:
+            raise UsageError(
+                f"--option fields={spec}: unknown result type {rtype!r} "
+                f"(one of: {', '.join(_FIELD_TYPES)})"
+            )
+        names.add(name)
+        if rtype:
+            types[name] = rtype
+    return frozenset(names), types
 
 
 def _options(options: Any) -> LabelStudioOptions:

@@ -65,7 +65,8 @@ def selector_text(
     if not matches:
         hint = (
             "; a flat export (Label Studio JSON_MIN/CSV/TSV) reads a one-label column as text "
-            "unless given the labeling config: --option label_config=PATH"
+            "unless given the labeling config (--option label_config=PATH) or the column's "
+            "type (--option fields=NAME:choices)"
             if "text" in kinds.values()
             else ""
         )

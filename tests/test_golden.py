@@ -234,3 +234,25 @@ def test_the_first_example_of_docs_mappings_md_works_as_shown(tmp_path: Path) ->
         assert messages[0].content == (
             "You route support e-mails. Answer with one of: billing, tech, sales, other."
         )
+
+
+@pytest.mark.parametrize("fmt", ["export_min.json", "export.csv", "export.tsv"])
+def test_flat_formats_with_a_typed_column_apply_the_labels_schema(tmp_path: Path, fmt: str) -> None:
+    """`fields=category:choices` reads the column as a classification without the config, so
+    rename and allowed apply (as a text column they could not)."""
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "version: 1\nextends: email-classification\nfields: {label: category}\n"
+        "labels: {allowed: [billing, sales, junk], rename: {spam: junk}, unknown: reject}\n"
+    )
+    conversion = jb.convert(
+        FIXTURES / "email-classification" / fmt, mapping, options={"fields": "category:choices"}
+    )
+    answers = {e.id: e.messages[-1].content for e in conversion}
+    assert answers == {
+        "1": "Classification: billing",
+        "3": "Classification: sales",
+        "4": "Classification: junk",
+    }
+    reasons = {r.id: r.reason for r in conversion.rejects}
+    assert reasons == {"2": "label", "5": "label"}  # technical_support; other (and a split)
