@@ -17,9 +17,7 @@ from jsonl_bridge.records import (
     ExportSchema,
     FieldSchema,
     Record,
-    Region,
-    Relation,
-    Taxonomy,
+    labels_of,
 )
 from jsonl_bridge.templates import CompiledTemplate
 
@@ -201,7 +199,7 @@ def infer_schema(records: Iterable[Record]) -> ExportSchema:
                 name = region.field
                 kinds.setdefault(name, region.type)
                 targets.setdefault(name, region.target)
-                labels.setdefault(name, set()).update(_labels_of(region))
+                labels.setdefault(name, set()).update(labels_of(region))
                 if isinstance(region, Choice) and len(region.labels) > 1:
                     multiple.add(name)
     return ExportSchema(
@@ -216,12 +214,3 @@ def infer_schema(records: Iterable[Record]) -> ExportSchema:
             for name, kind in kinds.items()
         }
     )
-
-
-def _labels_of(region: Region) -> list[str]:
-    if isinstance(region, (Choice, Relation)):
-        return list(region.labels)
-    if isinstance(region, Taxonomy):
-        return [" / ".join(path) for path in region.paths]
-    label = getattr(region, "label", None)
-    return [label] if isinstance(label, str) else []

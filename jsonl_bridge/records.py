@@ -101,22 +101,21 @@ class Box(_Region):
     pivot: Literal["top_left", "center"] = "top_left"
 
 
-class Polygon(_Region):
+class _PointList(_Region):
+    label: str
+    points: list[tuple[float, float]]
+
+
+class Polygon(_PointList):
     type: Literal["polygon"] = "polygon"
-    label: str
-    points: list[tuple[float, float]]
 
 
-class Polyline(_Region):
+class Polyline(_PointList):
     type: Literal["polyline"] = "polyline"
-    label: str
-    points: list[tuple[float, float]]
 
 
-class Points(_Region):
+class Points(_PointList):
     type: Literal["points"] = "points"
-    label: str
-    points: list[tuple[float, float]]
 
 
 class Ellipse(_Region):
@@ -174,6 +173,16 @@ Region = Annotated[
     | Relation,
     Field(discriminator="type"),
 ]
+
+
+def labels_of(region: Region) -> list[str]:
+    """The labels a region carries: choices, a span's or shape's label, taxonomy paths."""
+    if isinstance(region, (Choice, Relation)):
+        return list(region.labels)
+    if isinstance(region, Taxonomy):
+        return [" / ".join(path) for path in region.paths]
+    label = getattr(region, "label", None)
+    return [label] if isinstance(label, str) else []
 
 
 class Annotation(_Frozen):

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonl_bridge.records import Record
+from jsonl_bridge.records import Record, labels_of
 
 
 @dataclass
@@ -58,7 +58,7 @@ class ExportSummary:
                 stats = self.fields.setdefault(region.field, FieldStats())
                 stats.kinds[region.type] += 1
                 stats.regions += 1
-                stats.labels.update(_labels(region))
+                stats.labels.update(labels_of(region))
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -82,18 +82,6 @@ class ExportSummary:
                 for name, stats in self.fields.items()
             },
         }
-
-
-def _labels(region: Any) -> list[str]:
-    for attr in ("labels", "label"):
-        value = getattr(region, attr, None)
-        if isinstance(value, list):
-            return [str(v) for v in value]
-        if isinstance(value, str):
-            return [value]
-    if region.type == "taxonomy":
-        return [" / ".join(path) for path in region.paths]
-    return []
 
 
 def summarize(records: Iterable[Record]) -> ExportSummary:
