@@ -114,7 +114,8 @@ class Renderer:
         except _RENDER_ERRORS as exc:
             line = template_lineno(exc, compiled.filename)
             raise TemplateError(
-                f"{self._at(path, line)}{_jinja_message(exc)} (task {record.id})",
+                f"{self._at(path, line)}{_jinja_message(exc)}{_undefined_hint(exc, context)} "
+                f"(task {record.id})",
                 detail=str(exc),
                 annotators=_who(annotation),
             ) from exc
@@ -327,6 +328,18 @@ def _messages(turns: list[tuple[Role, str | list[Part]]]) -> list[Message]:
             content = [TextPart(text=content)]
         messages.append(Message(role=role, content=content))
     return messages
+
+
+def _undefined_hint(exc: Exception, context: dict[str, Any]) -> str:
+    """For an undefined variable, what the task does have: the keys of `data` and `fields`."""
+    if not isinstance(exc, jinja2.UndefinedError):
+        return ""
+    present = [
+        f"{name} has: {', '.join(sorted(map(str, context[name]))) or 'nothing'}"
+        for name in ("data", "fields")
+        if isinstance(context.get(name), dict)
+    ]
+    return f" ({'; '.join(present)})" if present else ""
 
 
 def _jinja_message(exc: BaseException) -> str:

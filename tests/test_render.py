@@ -181,7 +181,10 @@ def test_undefined_variable_names_mapping_line_and_task(tmp_path: Path) -> None:
     with pytest.raises(TemplateError) as caught:
         render(mapping, make_record([choice("billing")]))
     error = caught.value
-    assert str(error) == f"{path}:3: assistant: 'dict object' has no attribute 'foo' (task 17)"
+    assert str(error) == (
+        f"{path}:3: assistant: 'dict object' has no attribute 'foo' "
+        "(data has: text; fields has: category) (task 17)"
+    )
     assert error.message == str(error)  # the rejects detail names the mapping line too
     assert error.reason == "template"
     assert error.annotators == ["3"]
