@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from itertools import chain
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, BinaryIO, Literal, cast
 
 import ijson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -41,7 +41,7 @@ _END = object()
 _MIN_KEYS = frozenset({"annotator", "annotation_id"})
 _RESULT_KEYS = frozenset({"result", "completed_by", "was_cancelled"})
 _ANNOTATION_PREFIXES = ("item.annotations.item", "item.completions.item")
-_LONG_HEAD_BYTES = 65536
+_SNIFF_CAP = 64 * 1024 * 1024
 
 
 class LabelStudioOptions(BaseModel):
@@ -154,19 +154,17 @@ def _is_task(item: Any) -> bool:
 
 
 def sniff(path: Path) -> bool:
-    """Cheap: the first 8 KB show a Label Studio task array or a flat-export header.
+    """Cheap: the first task's keys, or a flat-export header line.
 
     JSON_MIN rows start with the task's data, so a long first text can hide the `id` and
-    `annotator` keys; only then is a larger head (64 KB) read once.
+    `annotator` keys: the first item is parsed incrementally until its keys decide, reading
+    at most the first item (and never more than 64 MB).
     """
     head = read_head(path)
     start = content_start(head)
     if head[start : start + 1] == b"[":
-        verdict = _sniff_array(head[start:])
-        if verdict is None and len(head) == HEAD_BYTES:
-            longer = read_head(path, _LONG_HEAD_BYTES)
-            verdict = _sniff_array(longer[content_start(longer) :])
-        return bool(verdict)
+        with path.open("rb") as stream:
+            return _sniff_array(_Capped(stream, _SNIFF_CAP))
     if start >= len(head) or head[start : start + 1] in (b"{", b"<"):
         return False
     header = first_line(head)
@@ -175,32 +173,45 @@ def sniff(path: Path) -> bool:
     return "id" in columns and bool(columns & _MIN_KEYS)
 
 
-def _sniff_array(head: bytes) -> bool | None:
-    """Judge the first array item from its keys (and its first annotation's) within `head`.
+class _Capped(io.RawIOBase):
+    """A read-only view of a binary stream that ends after `limit` bytes."""
 
-    None when the head ends inside the first item before anything decisive was seen.
-    """
+    def __init__(self, stream: BinaryIO, limit: int):
+        self._stream, self._left = stream, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(min(len(view), self._left))
+        view[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+
+def _sniff_array(stream: io.RawIOBase) -> bool:
+    """Judge the first array item from its keys (and its first annotation's), stopping as
+    soon as they decide: a huge first task is not parsed to its end."""
     keys: set[str] = set()
-    annotation_keys: set[str] = set()
-    complete = False
     try:
-        for prefix, event, value in ijson.parse(io.BytesIO(head)):
+        for prefix, event, value in ijson.parse(stream):
+            if event == "map_key" and prefix in _ANNOTATION_PREFIXES and value in _RESULT_KEYS:
+                return True
             if event == "map_key" and prefix == "item":
                 keys.add(value)
-            elif event == "map_key" and prefix in _ANNOTATION_PREFIXES:
-                annotation_keys.add(value)
+                if _decides(keys):
+                    return True
             elif prefix == "item" and event in ("end_map", "end_array"):
-                complete = True
                 break
-            elif prefix == "" and event == "end_array":
-                complete = True  # [] or an array of scalars
     except ijson.JSONError:
-        pass  # the head cut the first task short: judge from what was seen
-    if "data" in keys and keys & {"annotations", "predictions", "completions"}:
-        return True
-    if annotation_keys & _RESULT_KEYS or ("id" in keys and keys & _MIN_KEYS):
-        return True
-    return False if complete else None
+        pass  # malformed or cut short by the cap: judge from what was seen
+    return False
+
+
+def _decides(keys: set[str]) -> bool:
+    full = "data" in keys and bool(keys & {"annotations", "predictions", "completions"})
+    return full or ("id" in keys and bool(keys & _MIN_KEYS))
 
 
 def schema(source: Path, options: Any = None) -> ExportSchema | None:

@@ -472,6 +472,12 @@ def test_sniff_reads_only_the_head(tmp_path: Path) -> None:
     row = {"text": "y" * 20_000, "id": 1, "label": "a", "annotator": 1, "annotation_id": 2}
     assert sniff(_write_json(tmp_path, [row]))
     assert not sniff(_write_json(tmp_path, [{"text": "y" * 20_000, "id": 1, "label": "a"}]))
+    # a real summarization document can be megabytes long: still JSON_MIN, still read
+    huge = {"text": "z" * 3_000_000, "id": 7, "summary": "s", "annotator": 1, "annotation_id": 2}
+    path = _write_json(tmp_path, [huge])
+    assert sniff(path)
+    assert get_adapter("label-studio") is ADAPTER
+    assert [r.id for r in read(path)] == ["7"]
 
 
 # --- streaming and errors ----------------------------------------------------------------------
