@@ -60,6 +60,11 @@ class Renderer:
         self._compiled = compiled
         self._bindings = bindings
         self._names, schema_uses = uses(compiled.values())
+        # Templates that read only the task (not the annotation) render once per task, not
+        # once per annotator: selection renders every annotator's answer of a task in a row.
+        self._per_task = {p for p, c in compiled.items() if names_of(c) <= _TASK_LEVEL}
+        self._memo_record: Record | None = None
+        self._memo: dict[_Path | str, Any] = {}
         self._schema_context = schema_context(mapping, schema, bindings)
         labels_known = "labels" in self._schema_context
         self.needs_label_scan = bool(
@@ -106,6 +111,23 @@ class Renderer:
         return _messages(turns)
 
     def _render(
+        self, path: _Path, context: dict[str, Any], record: Record, annotation: Annotation
+    ) -> str:
+        if path not in self._per_task:
+            return self._render_now(path, context, record, annotation)
+        memo = self._task_memo(record)
+        if path not in memo:
+            memo[path] = self._render_now(path, context, record, annotation)
+        text: str = memo[path]
+        return text
+
+    def _task_memo(self, record: Record) -> dict[_Path | str, Any]:
+        """Values computed once per task, valid while the same record is being rendered."""
+        if self._memo_record is not record:
+            self._memo_record, self._memo = record, {}
+        return self._memo
+
+    def _render_now(
         self, path: _Path, context: dict[str, Any], record: Record, annotation: Annotation
     ) -> str:
         compiled = self._compiled[path]
@@ -252,12 +274,7 @@ class Renderer:
                 "created_at": annotation.created_at,
             },
             "schema": self._schema_context,
-            "record": {
-                "id": record.id,
-                "source": record.source.model_dump(mode="json"),
-                "meta": record.meta,
-                "media": [media.model_dump(mode="json") for media in record.media],
-            },
+            "record": self._record_context(record),
             MEDIA_VAR: images,
         }
         optional = {
@@ -269,6 +286,18 @@ class Renderer:
         if "answer" in self._names:
             context["answer"] = self._answer(record, annotation, groups, context)
         return context
+
+    def _record_context(self, record: Record) -> dict[str, Any]:
+        memo = self._task_memo(record)
+        if "record" not in memo:
+            memo["record"] = {
+                "id": record.id,
+                "source": record.source.model_dump(mode="json"),
+                "meta": record.meta,
+                "media": [media.model_dump(mode="json") for media in record.media],
+            }
+        value: dict[str, Any] = memo["record"]
+        return value
 
     def _answer(
         self,
@@ -328,6 +357,9 @@ def _messages(turns: list[tuple[Role, str | list[Part]]]) -> list[Message]:
             content = [TextPart(text=content)]
         messages.append(Message(role=role, content=content))
     return messages
+
+
+_TASK_LEVEL = frozenset({"data", "schema", "record"})
 
 
 def _undefined_hint(exc: Exception, context: dict[str, Any]) -> str:

@@ -661,3 +661,21 @@ def test_needs_label_scan(tmp_path: Path) -> None:
     assert Renderer.compile(load_mapping("structured-extraction"), None).needs_label_scan
     whole = simple(tmp_path, "{{ schema | json }}")
     assert Renderer.compile(whole, None).needs_label_scan
+
+
+def test_task_level_templates_render_once_per_task_and_never_leak_between_tasks(
+    tmp_path: Path,
+) -> None:
+    mapping, _ = write_mapping(
+        tmp_path,
+        'version: 1\nsystem: "{{ data.topic }}"\nuser: "{{ annotation.annotator }}"\n'
+        'assistant: "{{ label }}"\n',
+    )
+    renderer = Renderer.compile(mapping, None)
+    first = make_record([choice("a")], {"topic": "one"})
+    second = make_record([choice("b")], {"topic": "two"}, task="18", annotator="4")
+    contents = [
+        [m.content for m in renderer.render(rec, rec.annotations[0])]
+        for rec in (first, first, second, first)
+    ]
+    assert contents == [["one", "3", "a"], ["one", "3", "a"], ["two", "4", "b"], ["one", "3", "a"]]
