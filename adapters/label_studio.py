@@ -164,6 +164,7 @@ def sniff(path: Path) -> bool:
     start = content_start(head)
     if head[start : start + 1] == b"[":
         with path.open("rb") as stream:
+            stream.seek(start)  # past a UTF-8 byte-order mark and leading white space
             return _sniff_array(_Capped(stream, _SNIFF_CAP))
     if start >= len(head) or head[start : start + 1] in (b"{", b"<"):
         return False

@@ -167,8 +167,9 @@ def _convert(
     fractions = writer.parse_split(split) if split else None
     rejects_path = rejects or _default_rejects(out)
     outputs = writer.split_paths(Path(out), fractions) if fractions else {"-o": Path(out)}
-    if out != "-":
-        _check_collisions(source, {**outputs, "--rejects": rejects_path})
+    if out == "-":
+        outputs = {}
+    _check_collisions(source, {**outputs, "--rejects": rejects_path})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         conversion = pipeline.convert(

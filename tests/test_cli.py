@@ -407,6 +407,7 @@ def test_version() -> None:
     [
         ["--rejects", "SOURCE"],
         ["--rejects", "OUT"],
+        ["--rejects", "SOURCE", "-o", "-"],
         ["--split", "train=0.5,rejects=0.5"],
         ["--split", "a/b=1"],
     ],
@@ -475,3 +476,11 @@ def test_byte_identical_across_processes_and_hash_seeds(tmp_path: Path) -> None:
         )
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] and outputs[0].count(b"\n") == 3
+
+
+def test_a_json_export_with_a_byte_order_mark_is_detected(tmp_path: Path) -> None:
+    source = tmp_path / "bom.json"
+    source.write_bytes(b"\xef\xbb\xbf" + (EMAIL / "export.json").read_bytes())
+    code, out, err = run("inspect", source, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["tasks"] == 6
