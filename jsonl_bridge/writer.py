@@ -52,8 +52,11 @@ def atomic_file(path: Path) -> Iterator[IO[bytes]]:
         with os.fdopen(fd, "wb") as handle:
             yield handle
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            # a full disk or a file-size limit while writing is an output problem, not a bug
+            raise OutputError(f"cannot write: {exc.strerror or exc}", where=str(path)) from exc
         raise
 
 

@@ -105,3 +105,18 @@ def test_split_of_always_names_a_split(task_id: str, seed: int) -> None:
     fractions = {"train": 0.8, "validation": 0.1, "test": 0.1}
     assert split_of(task_id, fractions, seed) in fractions
     assert split_of(task_id, fractions, seed) == split_of(task_id, fractions, seed)
+
+
+def test_a_write_error_midway_is_an_output_error_and_leaves_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jsonl_bridge import writer
+    from jsonl_bridge.errors import OutputError
+
+    def full(obj: object) -> bytes:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer, "dumps_line", full)
+    with pytest.raises(OutputError, match="No space left on device"):
+        write_jsonl([example("1", "x")], tmp_path / "t.jsonl")
+    assert list(tmp_path.iterdir()) == []
