@@ -11,7 +11,8 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -69,6 +70,41 @@ def _err(message: str) -> None:
 def _fail(exc: BridgeError) -> NoReturn:
     _err(f"error: {exc}")
     raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def _stdout(strict: bool = False) -> Iterator[None]:
+    """Results on stdout: a reader that stops early (`| head`) ends the run quietly (exit 0,
+    or 1 under --strict, since the rest went unchecked); any other write failure (a full
+    disk behind `>`) is one `error:` line, exit 2."""
+    try:
+        yield
+        _on_stdout(sys.stdout.flush)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1 if strict else 0) from None
+    except _StdoutError as exc:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _err(f"error: cannot write to stdout: {exc.__cause__}")
+        raise typer.Exit(2) from None
+
+
+class _StdoutError(Exception):
+    """An OSError while writing stdout, told apart from OSErrors of anything else."""
+
+
+def _on_stdout(write: Callable[..., T], *args: Any) -> T:
+    try:
+        return write(*args)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _StdoutError() from exc
+
+
+def _print(text: str) -> None:
+    """Write a result line to stdout."""
+    _on_stdout(sys.stdout.write, text + "\n")
 
 
 def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
@@ -135,13 +171,10 @@ def convert(
 ) -> None:
     """Convert an export into training JSON Lines."""
     try:
-        _convert(source, from_, option, mapping, output, rejects, strict, split, seed, limit)
+        with _stdout(strict):
+            _convert(source, from_, option, mapping, output, rejects, strict, split, seed, limit)
     except BridgeError as exc:
         _fail(exc)
-    except BrokenPipeError:
-        # `-o - | head`: the reader has what it wants; stop quietly, like other Unix tools.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(0) from None
 
 
 def _convert(
@@ -176,19 +209,24 @@ def _convert(
             source, mapping, from_=adapter_name, options=options, limit=limit
         )
         examples = _Stream(_progress(iter(conversion), "examples"), conversion)
-        if fractions:
-            report = writer.write_splits(examples, Path(out), fractions, seed)
-        else:
-            stream = sys.stdout.buffer if out == "-" else Path(out)
-            report = writer.write_jsonl(examples, stream)
+        try:
+            if fractions:
+                report = writer.write_splits(examples, Path(out), fractions, seed)
+            else:
+                stream = _StdoutBytes() if out == "-" else Path(out)
+                report = writer.write_jsonl(examples, stream)
+        except _NothingToWrite:
+            report = conversion.report
     if rejects_path is not None and (rejects is not None or conversion.rejects):
         writer.write_rejects(conversion.rejects, rejects_path)
     elif rejects_path is not None and rejects_path.is_file():
         rejects_path.unlink()  # a stale one from an earlier run of the same output
         rejects_path = None
     _print_summary(source, adapter_name, report, conversion.rejects, rejects_path)
-    if report.examples == 0 and conversion.rejects:
-        _err("error: no examples written: every annotated task was rejected (see above)")
+    if report.examples == 0:
+        why = "every annotated task was rejected" if conversion.rejects else "no annotated task"
+        kept = "" if out == "-" else " (an existing output is left as it was)"
+        _err(f"error: no examples: {why}{kept}")
         raise typer.Exit(1)
     if strict and conversion.rejects:
         raise typer.Exit(1)
@@ -215,14 +253,35 @@ def _default_rejects(out: str) -> Path | None:
 
 
 class _Stream:
-    """Progress-wrapped examples that still hand their report to the writer."""
+    """Progress-wrapped examples that still hand their report to the writer, and abort the
+    write when there are none, so an empty run never replaces a good output file."""
 
     def __init__(self, examples: Iterator[Any], conversion: Any):
         self._examples = examples
         self.report = conversion.report
 
     def __iter__(self) -> Iterator[Any]:
-        return self._examples
+        count = 0
+        for example in self._examples:
+            count += 1
+            yield example
+        if count == 0:
+            raise _NothingToWrite
+
+
+class _NothingToWrite(Exception):
+    """Raised inside the atomic write, which then keeps the old file."""
+
+
+class _StdoutBytes:
+    """sys.stdout.buffer, with write failures told apart from other OSErrors."""
+
+    def write(self, data: bytes) -> int:
+        written: int = _on_stdout(sys.stdout.buffer.write, data)
+        return written
+
+    def flush(self) -> None:
+        _on_stdout(sys.stdout.buffer.flush)
 
 
 def _plural(count: int, noun: str) -> str:
@@ -261,23 +320,23 @@ def inspect(
     from jsonl_bridge.summary import summarize
 
     try:
-        _check_format(format_)
-        adapter_name, options = _adapter_options(source, from_, option)
-        from jsonl_bridge.registry import get_adapter
+        with _stdout():
+            _check_format(format_)
+            adapter_name, options = _adapter_options(source, from_, option)
+            from jsonl_bridge.registry import get_adapter
 
-        stream = get_adapter(adapter_name).read(source, options)
-        if records:
-            out = sys.stdout
-            for record in _progress(stream, "records"):
-                out.write(record.model_dump_json() + "\n")
-            return
-        summary = summarize(_progress(stream, "tasks"))
+            stream = get_adapter(adapter_name).read(source, options)
+            if records:
+                for record in _progress(stream, "records"):
+                    _print(record.model_dump_json())
+                return
+            summary = summarize(_progress(stream, "tasks")).to_json_dict()
+            if format_ == "json":
+                _print(json.dumps(summary, ensure_ascii=False, indent=2))
+            else:
+                _print(_summary_text(source, adapter_name, summary))
     except BridgeError as exc:
         _fail(exc)
-    if format_ == "json":
-        typer.echo(json.dumps(summary.to_json_dict(), ensure_ascii=False, indent=2))
-    else:
-        typer.echo(_summary_text(source, adapter_name, summary.to_json_dict()))
 
 
 def _check_format(value: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -186,6 +186,7 @@ class Mapping(_Spec):
 
     _origin: str = PrivateAttr(default="<mapping>")
     _positions: dict[KeyPath, Position] = PrivateAttr(default_factory=dict)
+    _kinds: dict[str, list[str]] = PrivateAttr(default_factory=dict)
 
     @field_validator("select")
     @classmethod
@@ -203,6 +204,22 @@ class Mapping(_Spec):
     def origin(self) -> str:
         """The file the mapping was read from, or `preset:NAME`."""
         return self._origin
+
+    def name_bindings(self) -> dict[str, str | None]:
+        """Export fields bound by name, each with the region kind it should be read as.
+
+        Flat exports (Label Studio CSV) cannot tell a choice column from a text column. The
+        kind is the one of the preset selector the binding replaced (`label: category` over
+        `label: {kind: choice}`), else `choice` when the mapping has a labels schema (labels
+        only apply to label-bearing regions), else None: the adapter decides.
+        """
+        fallback = "choice" if self.labels.allowed or self.labels.rename else None
+        out: dict[str, str | None] = {}
+        for name, binding in self.fields.items():
+            if isinstance(binding, str):
+                kinds = self._kinds.get(name, [])
+                out[binding] = kinds[0] if len(kinds) == 1 else fallback
+        return out
 
     def templates(self) -> list[tuple[KeyPath, str]]:
         """Every template with its key path: system, user (or its parts), assistant."""
@@ -259,6 +276,8 @@ class _Raw:
     data: dict[str, Any]
     positions: dict[KeyPath, Position]
     origin: str
+    kinds: dict[str, Any] = field(default_factory=dict)
+    """Name bindings that replaced a base's `{kind: ...}` selector, with that kind."""
 
 
 _NESTED = ("fields", "labels", "images", "dialogue")
@@ -339,6 +358,15 @@ def _merge(base: _Raw, child: _Raw) -> _Raw:
     """Child keys override; the nested dicts (fields, labels, images, dialogue) per key."""
     data = dict(base.data)
     overridden: set[KeyPath] = set()
+    kinds = {**base.kinds, **child.kinds}
+    base_fields, child_fields = base.data.get("fields"), child.data.get("fields")
+    if isinstance(base_fields, dict) and isinstance(child_fields, dict):
+        for name, binding in child_fields.items():
+            before = base_fields.get(name)
+            if isinstance(binding, str) and isinstance(before, dict) and "kind" in before:
+                kinds[name] = before["kind"]
+            elif not isinstance(binding, str) and name not in child.kinds:
+                kinds.pop(name, None)
     for key, value in child.data.items():
         if key in _NESTED and isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
@@ -352,7 +380,7 @@ def _merge(base: _Raw, child: _Raw) -> _Raw:
         if path[:1] not in overridden and path[:2] not in overridden
     }
     positions.update(child.positions)
-    return _Raw(data, positions, child.origin)
+    return _Raw(data, positions, child.origin, kinds)
 
 
 def _validate(raw: _Raw) -> Mapping:
@@ -363,6 +391,11 @@ def _validate(raw: _Raw) -> Mapping:
         raise MappingError(sort_problems(problems)) from exc
     mapping._origin = raw.origin
     mapping._positions = raw.positions
+    mapping._kinds = {
+        name: [str(k) for k in _as_list(kind)]
+        for name, kind in raw.kinds.items()
+        if isinstance(mapping.fields.get(name), str) and isinstance(_as_list(kind), list)
+    }
     return mapping
 
 

@@ -164,10 +164,23 @@ def _open(
     return adapter.read(path, parsed), schema, lambda: adapter.read(path, parsed)
 
 
+# Region kinds a flat export can be told to read a bound column as (Label Studio result types).
+_RESULT_TYPES = {
+    "choice": "choices",
+    "text": "textarea",
+    "number": "number",
+    "rating": "rating",
+    "taxonomy": "taxonomy",
+}
+
+
 def _with_bound_fields(adapter: Adapter, options: Options, spec: Mapping) -> Options:
     """Tell adapters that cannot tell results from data (flat CSV-like formats) which
-    columns the mapping binds by name, unless the user already said."""
-    bound = [name for name in spec.fields.values() if isinstance(name, str)]
+    columns the mapping binds by name, and as what, unless the user already said."""
+    bound = [
+        f"{name}:{_RESULT_TYPES[kind]}" if kind in _RESULT_TYPES else name
+        for name, kind in spec.name_bindings().items()
+    ]
     if "fields" not in adapter.options_model.model_fields or not bound:
         return options
     if isinstance(options, BaseModel):

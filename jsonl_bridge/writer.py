@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from jsonl_bridge.chat import Example
 from jsonl_bridge.errors import OutputError, UsageError
@@ -75,10 +75,21 @@ def _report_of(examples: Iterable[Example]) -> tuple[Report, bool]:
     return Report(), True
 
 
-def write_jsonl(examples: Conversion | Iterable[Example], path: str | Path | IO[bytes]) -> Report:
+class BinaryOutput(Protocol):
+    """What `write_jsonl` writes to besides a path: an open binary file or stream."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+def write_jsonl(
+    examples: Conversion | Iterable[Example], path: str | Path | BinaryOutput
+) -> Report:
     """Write examples to `path` ("-" or a binary stream writes there directly)."""
     report, counted = _report_of(examples)
     with ExitStack() as stack:
+        handle: BinaryOutput
         if isinstance(path, (str, Path)) and str(path) != "-":
             handle = stack.enter_context(atomic_file(Path(path)))
             name = str(path)

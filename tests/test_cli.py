@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -209,7 +210,7 @@ def test_template_with_an_undefined_variable_rejects_the_tasks(tmp_path: Path) -
         "convert", EMAIL / "export.json", "-m", mapping, "-o", out, "--rejects", rejects, "--strict"
     )
     assert code == 1
-    assert out.read_text() == ""
+    assert not out.exists()  # no empty training file
     found = lines(rejects)
     assert {r["reason"] for r in found} == {"template"}
     assert len(found) == 5  # every annotated task; e6 has no annotation
@@ -327,15 +328,21 @@ def test_python_dash_m_is_the_same_cli(tmp_path: Path) -> None:
 SUMMARIES = FIXTURES / "summarization"
 
 
-def test_output_to_a_device_writes_into_it_and_no_rejects_file_beside_it() -> None:
-    before = Path("/dev/null").stat()
-    code, _, err = run(
-        "convert", EMAIL / "export.json", "-m", "email-classification", "-o", "/dev/null"
-    )
+def test_output_to_a_pipe_writes_into_it_and_no_rejects_file_beside_it(tmp_path: Path) -> None:
+    """A FIFO (like /dev/null or /dev/stdout) is written to, not replaced by a renamed file."""
+    import threading
+
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    code, _, err = run("convert", EMAIL / "export.json", "-m", "email-classification", "-o", fifo)
+    reader.join(timeout=30)
     assert code == 0, err
-    assert Path("/dev/null").is_char_device()
-    assert Path("/dev/null").stat().st_rdev == before.st_rdev
-    assert not Path("/dev/null.rejects.jsonl").exists()
+    assert len(received[0].decode().splitlines()) == 4
+    assert fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.jsonl"]
 
 
 def test_output_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path: Path) -> None:
@@ -366,16 +373,77 @@ def test_a_stale_default_rejects_file_is_removed(tmp_path: Path) -> None:
 
 
 def test_nothing_written_because_everything_was_rejected_exits_1(tmp_path: Path) -> None:
-    code, _, err = run("convert", FIXTURES / "dialogue" / "export.json", "-o", tmp_path / "t.jsonl")
+    """A broken run must neither pass a pipeline nor replace a good output with nothing."""
+    out = tmp_path / "t.jsonl"
+    out.write_text("good\n")
+    code, _, err = run("convert", FIXTURES / "dialogue" / "export.json", "-o", out)
     assert code == 1
-    assert "no examples written" in err
+    assert "error: no examples: every annotated task was rejected" in err
+    assert out.read_text() == "good\n"
+    assert lines(tmp_path / "t.rejects.jsonl")  # the reasons are still kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.jsonl", "t.rejects.jsonl"]
+
+
+def test_an_export_without_annotated_tasks_writes_nothing_and_exits_1(tmp_path: Path) -> None:
+    tasks = json.loads((EMAIL / "export.json").read_text(encoding="utf-8"))
+    source = tmp_path / "unlabeled.json"
+    source.write_text(json.dumps([t for t in tasks if not t["annotations"]]))
+    out = tmp_path / "t.jsonl"
+    code, _, err = run("convert", source, "-m", "email-classification", "-o", out)
+    assert code == 1
+    assert "without annotations: 1" in err and "error: no examples: no annotated task" in err
+    assert not out.exists()
+
+
+def _cli(*args: object, **kwargs: Any) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "jsonl_bridge", *map(str, args)]
+    return subprocess.Popen(command, stderr=subprocess.PIPE, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("convert", SUMMARIES / "export.json", "-m", "summarization", "-o", "-"), 0),
+        (("convert", SUMMARIES / "export.json", "-m", "summarization", "-o", "-", "--strict"), 1),
+        (("inspect", EMAIL / "export.json", "--records"), 0),
+    ],
+)
+def test_a_reader_that_stops_early_ends_the_run_quietly(
+    args: tuple[object, ...], code: int
+) -> None:
+    """`| head`: no traceback. --strict exits 1, since the rest of the export went unchecked
+    (this export has no rejects: a finished --strict run of it exits 0)."""
+    process = _cli(*args, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.close()  # closed before the child writes its first line
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert b"Traceback" not in err and b"Exception" not in err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("convert", SUMMARIES / "export.json", "-m", "summarization", "-o", "-"),
+        ("inspect", EMAIL / "export.json", "--records"),
+        ("inspect", EMAIL / "export.json"),
+    ],
+)
+def test_a_full_disk_behind_stdout_is_one_error_line(args: tuple[object, ...]) -> None:
+    with open("/dev/full", "wb") as full:
+        process = _cli(*args, stdout=full)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 2, err
+    assert b"error: cannot write to stdout: " in err
+    assert b"Traceback" not in err and b"Exception" not in err
 
 
 def test_an_annotator_nobody_is_warns(tmp_path: Path) -> None:
     mapping = tmp_path / "m.yaml"
     mapping.write_text("version: 1\nextends: summarization\nselect: annotator:9\n")
     code, _, err = run("convert", SUMMARIES / "export.json", "-m", mapping, "-o", tmp_path / "o")
-    assert code == 0
+    assert code == 1  # and no examples
     assert "warning: no annotation by annotator:9 in this export (annotators: 1, 2)" in err
 
 

@@ -213,9 +213,12 @@ def test_flat_formats_without_config_keep_a_column_an_answer_in_every_row(fmt: s
     assert conversion.rejects == []
 
 
-def test_the_first_example_of_docs_mappings_md_works_as_shown(tmp_path: Path) -> None:
-    """The headline mapping of docs/mappings.md, run on the real export: renames applied,
-    allowed labels listed in the system message, answers from the answer key."""
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_first_example_of_docs_mappings_md_works_as_shown(tmp_path: Path, fmt: str) -> None:
+    """The headline mapping of docs/mappings.md, run on the real export in every format:
+    renames applied, allowed labels listed in the system message, answers from the answer
+    key. In the flat formats `label: category` keeps the preset's `{kind: choice}`, so the
+    column is read as a classification and the labels schema applies to it."""
     import re
 
     docs = (Path(__file__).parents[1] / "docs" / "mappings.md").read_text(encoding="utf-8")
@@ -223,9 +226,9 @@ def test_the_first_example_of_docs_mappings_md_works_as_shown(tmp_path: Path) ->
     assert block is not None
     mapping = tmp_path / "mine.yaml"
     mapping.write_text(block.group(1), encoding="utf-8")
-    want, _, _ = expected("email-classification", "export.json", email)
+    want, _, _ = expected("email-classification", fmt, email)
     rename = {"technical_support": "tech", "spam": "other"}
-    conversion = jb.convert(FIXTURES / "email-classification" / "export.json", mapping)
+    conversion = jb.convert(FIXTURES / "email-classification" / fmt, mapping)
     got = {e.id: e.messages for e in conversion}
     assert list(got) == list(want)
     for task_id, messages in got.items():
@@ -256,3 +259,20 @@ def test_flat_formats_with_a_typed_column_apply_the_labels_schema(tmp_path: Path
     }
     reasons = {r.id: r.reason for r in conversion.rejects}
     assert reasons == {"2": "label", "5": "label"}  # technical_support; other (and a split)
+
+
+@pytest.mark.parametrize("fmt", ["export_min.json", "export.csv"])
+def test_a_name_binding_in_a_mapping_with_a_labels_schema_reads_a_choice(
+    tmp_path: Path, fmt: str
+) -> None:
+    """Without `extends` there is no preset kind to keep; the labels schema says the bound
+    column holds labels, so rename and allowed apply instead of passing silently."""
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "version: 1\nassistant: '{{ fields.label }}'\nfields: {label: category}\n"
+        "labels: {allowed: [billing, sales, junk], rename: {spam: junk}}\n"
+    )
+    conversion = jb.convert(FIXTURES / "email-classification" / fmt, mapping)
+    answers = {e.id: e.messages[-1].content for e in conversion}
+    assert answers == {"1": "billing", "3": "sales", "4": "junk"}
+    assert {r.id: r.reason for r in conversion.rejects} == {"2": "label", "5": "label"}
