@@ -16,8 +16,10 @@ def to_dataframe(items: Iterable[Record] | Iterable[Example]) -> pandas.DataFram
     """Records → one row per annotation (a column per field); examples → one row each.
 
     Record rows carry the task id, the task data as `data.<key>` columns, annotator, kind,
-    ground_truth, cancelled, created_at and, per field, its answer: a label, text or number
-    when there is one, else a list (several choices, spans as `{"label", "text"}`, boxes).
+    ground_truth, cancelled, created_at and, per field, its answer as a `field.<name>` column
+    (prefixed like the data, so a field named `id` or `annotator` cannot overwrite those): a
+    label, text or number when there is one, else a list (several choices, spans as
+    `{"label", "text"}`, boxes).
     Example rows carry id, system, user and assistant text and the message count.
     """
     import pandas
@@ -54,7 +56,7 @@ def _record_rows(record: Record) -> list[dict[str, Any]]:
         answers: dict[str, list[Any]] = {}
         for region in annotation.regions:
             answers.setdefault(region.field, []).extend(_values(region))
-        row.update({name: v[0] if len(v) == 1 else v for name, v in answers.items()})
+        row.update({f"field.{name}": v[0] if len(v) == 1 else v for name, v in answers.items()})
         rows.append(row)
     return rows
 

@@ -89,13 +89,28 @@ def _chronological(annotation: Annotation) -> tuple[int, datetime, int, int, str
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+_STAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(:\d{2})?(?:[.,](\d+))?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?",
+    re.IGNORECASE,
+)
+
+
 def _instant(stamp: str | None) -> datetime | None:
-    """An aware UTC datetime from an ISO 8601 stamp (`Z` included on Python 3.10)."""
-    if not stamp:
+    """An aware UTC datetime from an ISO 8601 stamp, in any of the spellings exports use
+    (`Z`, `+0000`, 1-9 fraction digits), the same on every Python version we support."""
+    match = _STAMP.fullmatch(stamp.strip()) if stamp else None
+    if match is None:
         return None
+    day, minutes, seconds, fraction, offset = match.groups()
+    text = f"{day}T{minutes or '00:00'}{seconds or ':00'}"
+    if fraction:
+        text += "." + fraction[:6].ljust(6, "0")
+    if offset and offset.upper() != "Z":
+        text += f"{offset[:3]}:{offset[-2:]}" if len(offset) > 3 else f"{offset}:00"
     try:
-        parsed = datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
-    except ValueError:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:  # e.g. month 13
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 

@@ -83,16 +83,33 @@ def test_to_dataframe_of_records_and_examples() -> None:
     frame = jb.to_dataframe(jb.read(EMAIL / "export.json"))
     assert len(frame) == 15  # 14 annotations + 1 row for the unannotated task
     row = frame[(frame["id"] == "2") & (frame["annotator"] == "3")].iloc[0]
-    assert row["category"] == "other"
+    assert row["field.category"] == "other"
     assert row["data.subject"] == "App stürzt ab 😡"
     spans = jb.to_dataframe(jb.read(FIXTURES / "ner-spans" / "export.json"))
     n2 = spans[(spans["id"] == "23") & (spans["annotator"] == "1")].iloc[0]
-    assert n2["label"][0] == {"label": "PERSON", "text": "Jürgen Klopp"}
+    assert n2["field.label"][0] == {"label": "PERSON", "text": "Jürgen Klopp"}
     examples = jb.to_dataframe(jb.convert(EMAIL / "export.json", "email-classification"))
     assert list(examples["assistant"])[:2] == [
         "Classification: billing",
         "Classification: technical_support",
     ]
+
+
+def test_to_dataframe_keeps_fields_named_like_its_own_columns_apart() -> None:
+    """A Label Studio control may be called `id` or `annotator`; it must not overwrite those."""
+    from jsonl_bridge.records import Annotation, Choice, Record, Source
+
+    record = Record(
+        id="t1",
+        source=Source(tool="label-studio", format="json", file="x.json"),
+        data={"id": "data-id"},
+        annotations=[
+            Annotation(id="a1", annotator="7", regions=[Choice(field="annotator", labels=["x"])])
+        ],
+    )
+    row = jb.to_dataframe([record]).iloc[0]
+    assert (row["id"], row["annotator"]) == ("t1", "7")
+    assert (row["data.id"], row["field.annotator"]) == ("data-id", "x")
 
 
 def test_errors_share_one_base() -> None:

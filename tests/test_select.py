@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from jsonl_bridge.chat import Message
 from jsonl_bridge.errors import DisagreementError, EmptyAnswerError
@@ -136,3 +140,41 @@ def test_an_annotation_left_empty_does_not_vote() -> None:
     assert chosen.messages is not None and chosen.messages[-1].content == "tech"
     with pytest.raises(EmptyAnswerError):
         select(rec, list(rec.annotations), "auto", empty_for({"tech", "other"}))
+
+
+@given(
+    when=st.datetimes(
+        min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(None)
+    ),
+    offset_minutes=st.integers(-14 * 60, 14 * 60).map(lambda m: m - m % 15),
+    spelling=st.sampled_from(["colon", "compact", "zulu"]),
+    digits=st.integers(0, 9),
+)
+def test_timestamps_parse_in_every_spelling_exports_use(
+    when: datetime, offset_minutes: int, spelling: str, digits: int
+) -> None:
+    """`Z`, `+02:00`, `+0200`, 0-9 fraction digits: the same instant on Python 3.10 and later."""
+    from jsonl_bridge.select import _instant
+
+    offset = timedelta(minutes=0 if spelling == "zulu" else offset_minutes)
+    sign, total = ("-", -offset_minutes) if offset_minutes < 0 else ("+", offset_minutes)
+    zone = {
+        "zulu": "Z",
+        "colon": f"{sign}{total // 60:02d}:{total % 60:02d}",
+        "compact": f"{sign}{total // 60:02d}{total % 60:02d}",
+    }[spelling]
+    fraction = f"{when.microsecond:06d}{'000'}"[:digits]
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if digits else "") + zone
+    expected = when.replace(
+        microsecond=int(fraction.ljust(6, "0")[:6]) if digits else 0, tzinfo=timezone(offset)
+    )
+    assert _instant(stamp) == expected
+    assert _instant(stamp.replace("T", " ")) == expected
+
+
+def test_a_stamp_that_is_not_a_date_sorts_as_undated() -> None:
+    from jsonl_bridge.select import _instant
+
+    assert _instant("yesterday") is None
+    assert _instant("2026-13-01T00:00:00Z") is None
+    assert _instant("2026-01-01") == datetime(2026, 1, 1, tzinfo=timezone.utc)
