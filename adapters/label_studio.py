@@ -35,7 +35,7 @@ from ._common import HEAD_BYTES, content_start, first_line, read_head
 from ._ls_config import LabelConfig, export_schema, load_label_config
 from ._ls_json import iter_array, task_record
 from ._ls_rows import csv_rows, json_rows
-from ._ls_table import Columns, scan_result_columns, table_records
+from ._ls_table import META_COLUMNS, Columns, scan_result_columns, table_records
 
 _END = object()
 _MIN_KEYS = frozenset({"annotator", "annotation_id"})
@@ -104,7 +104,14 @@ def _typed_fields(specs: list[str]) -> tuple[frozenset[str], dict[str, str]]:
     """`fields` entries → the answer columns, and the result type of those that name one."""
     names, types = set(), {}
     for spec in specs:
-        name, _, rtype = spec.partition(":")
+        name, _, rtype = (part.strip() for part in spec.partition(":"))
+        if not name or name in META_COLUMNS:
+            what = "a column name is missing" if not name else f"{name!r} is not an answer column"
+            raise UsageError(
+                f"--option fields={spec}: {what} (give the export's answer columns, e.g. "
+                f"fields=category or fields=category:choices; {', '.join(sorted(META_COLUMNS))} "
+                "are Label Studio's own columns)"
+            )
         if rtype and rtype not in _FIELD_TYPES:
             raise UsageError(
                 f"--option fields={spec}: unknown result type {rtype!r} "

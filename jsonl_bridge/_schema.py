@@ -94,7 +94,8 @@ def columns_hint(record: Record) -> str:
     columns = ", ".join(record.data) or "none"
     return (
         f"data columns: {columns}. If some hold the labels, give the labeling config "
-        f"(--option label_config=PATH) or bind them by name under `fields:`"
+        f"(--option label_config=PATH), or bind them by name under `fields:`, or give their "
+        f"type (--option fields=NAME:choices)"
     )
 
 

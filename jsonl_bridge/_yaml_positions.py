@@ -58,7 +58,7 @@ def load_with_positions(text: str, file: str) -> tuple[Any, dict[KeyPath, Positi
         positions: dict[KeyPath, Position] = {}
         problems: list[str] = []
         if node is not None:
-            _walk(node, (), file, positions, problems, set())
+            _walk(node, (), file, positions, problems, set(), node.start_mark)
         if problems:
             raise MappingError(problems)
         data = loader.construct_document(node) if node is not None else None
@@ -78,10 +78,13 @@ def _walk(
     out: dict[KeyPath, Position],
     problems: list[str],
     visited: set[int],
+    holder: yaml.Mark,
 ) -> None:
+    """`holder`: where the key (or list) holding `node` is written. An alias node is the
+    anchored node itself, so its own mark would point at the anchor, not at the alias."""
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
         if id(node) in visited:  # an alias: a self-reference would recurse, nesting would explode
-            at = f"{file}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+            at = f"{file}:{holder.line + 1}:{holder.column + 1}"
             problems.append(
                 f"{at}: {'.'.join(map(str, path))}: YAML aliases of lists and maps are not "
                 "supported in mappings; use `extends:` to share settings"
@@ -99,12 +102,12 @@ def _walk(
                 problems.append(f"{where}: {dotted}: duplicate key (the last one would win)")
             seen.add(key)
             out[key_path] = _position(key_node, value_node, file)
-            _walk(value_node, key_path, file, out, problems, visited)
+            _walk(value_node, key_path, file, out, problems, visited, key_node.start_mark)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             item_path = (*path, index)
             out[item_path] = _position(item, item, file)
-            _walk(item, item_path, file, out, problems, visited)
+            _walk(item, item_path, file, out, problems, visited, node.start_mark)
 
 
 def _position(key_node: yaml.Node, value_node: yaml.Node, file: str) -> Position:

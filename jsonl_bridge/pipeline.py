@@ -34,6 +34,11 @@ def resolve_adapter(source: Path, from_: str | None) -> Adapter:
         raise InputError(f"{source}: no such file or directory")
     if not os.access(source, os.R_OK):
         raise InputError(f"{source}: permission denied")
+    if not source.is_file() and not source.is_dir():
+        raise InputError(
+            f"{source}: not a regular file (a pipe or a device such as <(...)): an export is "
+            "read more than once (detection, label scan, records); save it to a file first"
+        )
     return get_adapter(from_) if from_ else detect_adapter(source)
 
 

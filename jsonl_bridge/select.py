@@ -137,12 +137,16 @@ def _agreeing(record: Record, pool: list[Annotation], render: Render, majority: 
     if votes == len(keys) or (majority and votes * 2 > len(keys)):
         annotation, messages = rendered[keys.index(best)]
         return Selection(messages, annotation)
-    answers = {_who(a): _answer(m) for a, m in rendered}
+    names = [_who(a) for a, _ in rendered]
+    answers = {
+        f"{name} (annotation {a.id or index + 1})" if names.count(name) > 1 else name: _answer(m)
+        for index, (name, (a, m)) in enumerate(zip(names, rendered, strict=True))
+    }
     summary = "; ".join(f"{who}: {answer!r}" for who, answer in answers.items())
     raise DisagreementError(
         f"annotators disagree ({summary})",
         detail={"answers": answers},
-        annotators=[_who(a) for a, _ in rendered],
+        annotators=list(dict.fromkeys(names)),
     )
 
 

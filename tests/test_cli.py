@@ -457,6 +457,18 @@ def test_name_bindings_reach_the_adapter_from_the_command_line(tmp_path: Path) -
     assert len(lines(out)) == 4
 
 
+@pytest.mark.parametrize("command", ["convert", "inspect"])
+def test_a_pipe_as_input_is_refused_clearly(tmp_path: Path, command: str) -> None:
+    """`bridge convert <(gunzip -c export.json.gz)`: refused before anything opens the pipe
+    (opening a FIFO nobody writes to would hang)."""
+    fifo = tmp_path / "export.json"
+    os.mkfifo(fifo)
+    code, _, err = run(command, fifo)
+    assert code == 3
+    assert err.startswith(f"error: {fifo}: not a regular file")
+    assert "save it to a file first" in err
+
+
 def test_stdin_is_refused_clearly() -> None:
     code, _, err = run("convert", "-")
     assert code == 2

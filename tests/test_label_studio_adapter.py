@@ -608,6 +608,21 @@ def test_malformed_or_unsafe_label_config_is_a_usage_error(tmp_path: Path) -> No
             schema(export, {"label_config": config})
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (":choices", "a column name is missing"),
+        ("annotator", "'annotator' is not an answer column"),
+        ("id:choices", "'id' is not an answer column"),
+        ("category:choice", "unknown result type 'choice'"),
+    ],
+)
+def test_fields_option_refuses_what_cannot_be_an_answer_column(spec: str, message: str) -> None:
+    export = FIXTURES / "email-classification" / "export.csv"
+    with pytest.raises(UsageError, match=message):
+        list(read(export, {"fields": spec}))
+
+
 # --- result types beyond the fixtures ----------------------------------------------------------
 
 

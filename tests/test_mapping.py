@@ -306,3 +306,13 @@ def test_yaml_aliases_of_collections_are_refused_not_expanded(tmp_path: Path) ->
     laughs.write_text("\n".join(rows) + "\n")
     with pytest.raises(MappingError, match="YAML aliases"):
         load_mapping(laughs)
+
+
+def test_a_yaml_alias_error_points_at_the_alias_not_the_anchor(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        'version: 1\nassistant: "x"\nlabels:\n  allowed: &l [a, b]\n'
+        "  rename: {}\nimages:\n  formats: *l\n"
+    )
+    with pytest.raises(MappingError, match=r"m\.yaml:7:3: images\.formats: YAML aliases"):
+        load_mapping(mapping)

@@ -66,6 +66,17 @@ def test_even_split_is_a_disagreement_naming_annotators_and_answers() -> None:
     assert "'billing'" in info.value.message and "'other'" in info.value.message
 
 
+def test_two_annotations_by_one_person_both_appear_in_the_disagreement() -> None:
+    """Label Studio lets one user submit twice; keying the detail by name alone hid one."""
+    rec = record(ann("13", "1", "billing"), ann("14", "1", "other"))
+    with pytest.raises(DisagreementError) as info:
+        choose(rec)
+    assert info.value.annotators == ["1"]
+    assert info.value.detail == {
+        "answers": {"1 (annotation 13)": "billing", "1 (annotation 14)": "other"}
+    }
+
+
 def test_cancelled_annotations_never_count() -> None:
     rec = record(ann("1", "1", "spam"), ann("2", "2", "other", cancelled=True))
     assert choose(rec) == "spam"
