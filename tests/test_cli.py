@@ -395,9 +395,10 @@ def test_an_export_without_annotated_tasks_writes_nothing_and_exits_1(tmp_path: 
     assert not out.exists()
 
 
-def _cli(*args: object, **kwargs: Any) -> subprocess.Popen[bytes]:
+def _cli(cwd: Path, *args: object, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """The installed CLI in a subprocess (cwd: never the checkout, which `-m` would import)."""
     command = [sys.executable, "-m", "jsonl_bridge", *map(str, args)]
-    return subprocess.Popen(command, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(command, stderr=subprocess.PIPE, cwd=cwd, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -409,11 +410,11 @@ def _cli(*args: object, **kwargs: Any) -> subprocess.Popen[bytes]:
     ],
 )
 def test_a_reader_that_stops_early_ends_the_run_quietly(
-    args: tuple[object, ...], code: int
+    tmp_path: Path, args: tuple[object, ...], code: int
 ) -> None:
     """`| head`: no traceback. --strict exits 1, since the rest of the export went unchecked
     (this export has no rejects: a finished --strict run of it exits 0)."""
-    process = _cli(*args, stdout=subprocess.PIPE)
+    process = _cli(tmp_path, *args, stdout=subprocess.PIPE)
     assert process.stdout is not None
     process.stdout.close()  # closed before the child writes its first line
     _, err = process.communicate(timeout=60)
@@ -430,9 +431,11 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(
         ("inspect", EMAIL / "export.json"),
     ],
 )
-def test_a_full_disk_behind_stdout_is_one_error_line(args: tuple[object, ...]) -> None:
+def test_a_full_disk_behind_stdout_is_one_error_line(
+    tmp_path: Path, args: tuple[object, ...]
+) -> None:
     with open("/dev/full", "wb") as full:
-        process = _cli(*args, stdout=full)
+        process = _cli(tmp_path, *args, stdout=full)
         _, err = process.communicate(timeout=60)
     assert process.returncode == 2, err
     assert b"error: cannot write to stdout: " in err
