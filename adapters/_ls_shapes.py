@@ -14,6 +14,7 @@ from typing import Any
 from jsonl_bridge.records import Box, Ellipse, Mask, MediaRef, Points, Polygon, Region
 
 from ._common import to_number
+from ._ls_rle import ls_rle_bbox
 from ._ls_values import (
     ResultError,
     Sizes,
@@ -89,8 +90,11 @@ def _mask(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Reg
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in rle):
         raise ResultError("brush 'rle' must hold integers")
     size = {"width": int(width), "height": int(height)}
+    # the tight box, for box_2d and friends: width/height alone would box the whole image
+    bbox = ls_rle_bbox(rle, size["width"], size["height"])
     return [
-        Mask(**where.common(), label=label, encoding="ls-rle", rle=rle, **size) for label in labels
+        Mask(**where.common(), label=label, encoding="ls-rle", rle=rle, bbox=bbox, **size)
+        for label in labels
     ]
 
 

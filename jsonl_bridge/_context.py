@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from jsonl_bridge.errors import LabelError
-from jsonl_bridge.geometry import GEOMETRY_KINDS
+from jsonl_bridge.geometry import GEOMETRY_KINDS, has_box
 from jsonl_bridge.mapping import LabelsSpec
+from jsonl_bridge.media import Media
 from jsonl_bridge.records import (
     Annotation,
     Box,
@@ -155,7 +156,11 @@ def build_answer(
                 _put(answer, label, texts)
         elif kind in GEOMETRY_KINDS:
             dumped = (r.model_dump(mode="json") for r in regions)
-            answer[name] = [box_entry(shape, "gemini", images) for shape in dumped]
+            answer[name] = [
+                box_entry(shape, "gemini", images)
+                for shape in dumped
+                if shape["type"] == "points" or has_box(shape)  # not an unpainted brush
+            ]
         elif kind == "tag":
             _put(answer, name, [r.label for r in regions if isinstance(r, Tag)])
         else:
@@ -209,5 +214,7 @@ def find_image(record: Record, regions: Sequence[Region]) -> str | None:
     return record.media[0].uri if len(record.media) == 1 else None
 
 
-def image_sizes(record: Record) -> ImageSizes:
-    return ImageSizes({media.key: (media.width, media.height) for media in record.media})
+def image_sizes(record: Record, media: Media | None = None) -> ImageSizes:
+    """The sizes regions are measured in, and (with `media`) the sizes as sent."""
+    sent = media.for_task(record).sent_size if media is not None else None
+    return ImageSizes({ref.key: (ref.width, ref.height) for ref in record.media}, sent)

@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -155,6 +156,13 @@ def convert(
         str | None,
         typer.Option("-o", "--output", help="Output JSONL ('-' = stdout); default <source>.jsonl."),
     ] = None,
+    images: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--images",
+            help="A folder (or .zip) where image references resolve; repeatable.",
+        ),
+    ] = None,
     rejects: Annotated[
         Path | None, typer.Option("--rejects", help="Where rejected tasks go (JSON Lines).")
     ] = None,
@@ -168,13 +176,33 @@ def convert(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, max=sys.maxsize, help="Read at most N tasks.")
     ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Download http(s) images (off by default).")
+    ] = False,
+    allow_private_hosts: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-hosts",
+            help="With --allow-remote: also from loopback and private network addresses.",
+        ),
+    ] = False,
 ) -> None:
     """Convert an export into training JSON Lines."""
+    media = _MediaOptions(images or [], allow_remote, allow_private_hosts)
     try:
         with _stdout(strict):
-            _convert(source, from_, option, mapping, output, rejects, strict, split, seed, limit)
+            _convert(
+                source, from_, option, mapping, output, rejects, strict, split, seed, limit, media
+            )
     except BridgeError as exc:
         _fail(exc)
+
+
+@dataclass(frozen=True)
+class _MediaOptions:
+    images: list[Path]
+    allow_remote: bool
+    allow_private_hosts: bool
 
 
 def _convert(
@@ -188,6 +216,7 @@ def _convert(
     split: str | None,
     seed: int,
     limit: int | None,
+    media: _MediaOptions,
 ) -> None:
     from jsonl_bridge import pipeline, writer
 
@@ -206,7 +235,14 @@ def _convert(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         conversion = pipeline.convert(
-            source, mapping, from_=adapter_name, options=options, limit=limit
+            source,
+            mapping,
+            from_=adapter_name,
+            options=options,
+            limit=limit,
+            images=media.images,
+            allow_remote=media.allow_remote,
+            allow_private_hosts=media.allow_private_hosts,
         )
         examples = _Stream(_progress(iter(conversion), "examples"), conversion)
         try:
@@ -294,6 +330,12 @@ def _print_summary(source: Path, adapter: str, report: Any, rejects: list[Any], 
         where = "stdout" if name == "-" else name
         _err(f"wrote {_plural(count, 'example')} to {where}")
     _err(f"bytes written: {report.bytes_written}")
+    if report.images_embedded:
+        passed = report.images_embedded - report.images_reencoded
+        _err(
+            f"images embedded: {report.images_embedded} ({passed} passed through as they were, "
+            f"{report.images_reencoded} converted; {report.image_bytes} bytes)"
+        )
     if report.unannotated:
         _err(f"without annotations: {report.unannotated} (counted, not written)")
     if rejects:

@@ -102,3 +102,43 @@ class FieldBindingError(RecordError):
     """A field the mapping needs is not in this task."""
 
     reason = "field"
+
+
+class ImageError(RecordError):
+    """An image of the task cannot be embedded; each subclass is one rejects reason, so the
+    summary tells a missing folder from a corrupt file from a refused URL."""
+
+    reason = "image"
+
+
+class ImageNotFoundError(ImageError):
+    """No image root (or the export itself) holds the referenced file."""
+
+    reason = "image_not_found"
+
+
+class ImageRefusedError(ImageError):
+    """Resolving it would break a safety rule: a remote URL without --allow-remote, a private
+    address without --allow-private-hosts, a path outside every image root."""
+
+    reason = "image_refused"
+
+
+class ImageInvalidError(ImageError):
+    """The bytes are not a usable image: not an image at all, truncated, corrupt, or not the
+    size the annotations were drawn on."""
+
+    reason = "image_invalid"
+
+
+class ImageTooLargeError(ImageError):
+    """Too many pixels (a decompression bomb), too many bytes to download, or still above
+    `images.max_bytes` after re-encoding."""
+
+    reason = "image_too_large"
+
+
+class ImageFetchError(ImageError):
+    """A remote image could not be downloaded: network error, timeout, HTTP error status."""
+
+    reason = "image_fetch"

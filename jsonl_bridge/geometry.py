@@ -25,6 +25,8 @@ CONVENTIONS: dict[str, str] = {
 """Output convention → the key its JSON objects use for the coordinates."""
 
 GEOMETRY_KINDS = frozenset({"box", "polygon", "polyline", "points", "ellipse", "mask"})
+BOXED_KINDS = GEOMETRY_KINDS - {"points"}
+"""Regions with an area to box: bare key points mark places, not extents."""
 
 
 def rotated_corners(
@@ -78,6 +80,15 @@ def ellipse_envelope(cx: float, cy: float, rx: float, ry: float, rotation: float
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
 
+def has_box(shape: Mapping[str, Any]) -> bool:
+    """Does a region (a `Region.model_dump()` dict) have an area to box? Not bare key points,
+    not choices or texts, not a brush mask with nothing painted."""
+    if shape.get("type") not in BOXED_KINDS:
+        return False
+    empty_brush = shape.get("encoding") == "ls-rle" and "bbox" in shape and shape["bbox"] is None
+    return not empty_brush
+
+
 def envelope(shape: Mapping[str, Any]) -> Rect:
     """Envelope of a region given as a dict (`Region.model_dump()`), dispatched on `type`."""
     kind = shape.get("type")
@@ -97,10 +108,24 @@ def envelope(shape: Mapping[str, Any]) -> Rect:
             shape["cx"], shape["cy"], shape["rx"], shape["ry"], shape.get("rotation") or 0.0
         )
     if kind == "mask":
+        bbox = shape.get("bbox")
+        if bbox is not None:
+            x1, y1, x2, y2 = bbox
+            return x1, y1, x2, y2
+        if shape.get("encoding") == "ls-rle" and "bbox" in shape:
+            # the adapter computes a brush's box; None means nothing was painted (left/top/
+            # width/height are the whole image there, never the mask's box)
+            raise ValueError("an empty mask has no box")
         # A pixel run covers [left, left + width): the right edge is left + width.
         left, top = shape.get("left", 0), shape.get("top", 0)
         return left, top, left + shape["width"], top + shape["height"]
     raise ValueError(f"a {kind or 'non-region'} value has no box geometry")
+
+
+def scale(rect: Rect, sx: float, sy: float) -> Rect:
+    """A rectangle measured on another size of the same image (e.g. after a downscale)."""
+    x1, y1, x2, y2 = rect
+    return x1 * sx, y1 * sy, x2 * sx, y2 * sy
 
 
 def clamp(rect: Rect, width: float, height: float) -> Rect:
@@ -144,6 +169,21 @@ def to_convention(rect: Rect, width: float, height: float, convention: str) -> l
     if convention == "xywh":
         left, top = round(x1), round(y1)
         return [left, top, round(x2) - left, round(y2) - top]
+    raise ValueError(f"unknown box convention {convention!r} (one of {', '.join(CONVENTIONS)})")
+
+
+def from_convention(coords: list[Any], width: float, height: float, convention: str) -> Rect:
+    """The pixel rectangle (x1, y1, x2, y2) that `coords` in `convention` stand for: the
+    inverse of `to_convention`, up to its rounding (for checking and drawing boxes)."""
+    a, b, c, d = (float(v) for v in coords)
+    if convention == "gemini":
+        return b / 1000 * width, a / 1000 * height, d / 1000 * width, c / 1000 * height
+    if convention in ("qwen", "xyxy"):
+        return a, b, c, d
+    if convention == "xyxy_norm":
+        return a * width, b * height, c * width, d * height
+    if convention == "xywh":
+        return a, b, a + c, b + d
     raise ValueError(f"unknown box convention {convention!r} (one of {', '.join(CONVENTIONS)})")
 
 

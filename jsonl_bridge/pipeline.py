@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from jsonl_bridge.chat import Example, Message
+from jsonl_bridge.chat import Example
 from jsonl_bridge.errors import InputError, RecordError, UsageError
 from jsonl_bridge.mapping import Mapping, load_mapping
+from jsonl_bridge.media import Media
 from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter, detect_adapter, get_adapter
 from jsonl_bridge.render import Renderer, infer_schema
@@ -52,12 +53,15 @@ def read(source: str | Path, from_: str | None = None, options: Options = None) 
 class Conversion:
     """A lazy, single-pass stream of examples with its report and rejects."""
 
-    def __init__(self, records: Iterable[Record], mapping: Mapping, renderer: Renderer):
+    def __init__(
+        self, records: Iterable[Record], mapping: Mapping, renderer: Renderer, media: Media
+    ):
         self.mapping = mapping
         self.report = Report()
         self.rejects: list[Reject] = []
         self._records = records
         self._renderer = renderer
+        self._media = media
         self._started = False
 
     def __iter__(self) -> Iterator[Example]:
@@ -66,14 +70,21 @@ class Conversion:
         self._started = True
         ignored_predictions = 0
         annotators: set[str] = set()
-        for record in self._records:
-            self.report.tasks_read += 1
-            ignored_predictions += len(record.meta.get("prediction_ids", ()))
-            annotators.update(a.annotator for a in record.annotations if a.annotator)
-            example = self._convert_one(record)
-            if example is not None:
-                self.report.examples += 1
-                yield example
+        try:
+            for record in self._records:
+                self.report.tasks_read += 1
+                ignored_predictions += len(record.meta.get("prediction_ids", ()))
+                annotators.update(a.annotator for a in record.annotations if a.annotator)
+                example = self._convert_one(record)
+                if example is not None:
+                    self.report.examples += 1
+                    yield example
+        finally:
+            self._media.close()  # downloaded images, open zip roots
+            stats = self._media.stats
+            self.report.images_embedded = stats.embedded
+            self.report.images_reencoded = stats.reencoded
+            self.report.image_bytes = stats.bytes
         if ignored_predictions and self.mapping.include_predictions:
             self._warn(
                 f"{ignored_predictions} predictions are exported as ids only and were ignored"
@@ -101,15 +112,12 @@ class Conversion:
         if chosen.messages is None:
             self.report.unannotated += 1
             return None
-        unembedded = _unembedded_images(chosen.messages)
-        if unembedded:
-            detail = (
-                f"image {unembedded[0]!r} is not embedded: this version cannot resolve and "
-                "inline images yet, and a bare reference would be useless to the service"
-            )
-            self._reject(record, "image", detail, [])
+        try:
+            messages = self._media.for_task(record).embed_parts(chosen.messages)
+        except RecordError as exc:
+            self._reject(record, exc.reason, exc.message, [])
             return None
-        return Example(id=record.id, source=record.source, messages=chosen.messages)
+        return Example(id=record.id, source=record.source, messages=messages)
 
     def _reject(self, record: Record, reason: str, detail: str, annotators: list[str]) -> None:
         self.report.rejected[reason] += 1
@@ -120,17 +128,6 @@ class Conversion:
         warnings.warn(message, stacklevel=3)
 
 
-def _unembedded_images(messages: list[Message]) -> list[str]:
-    """Image references that are not data URLs: never write them as if they were images."""
-    return [
-        part.image_url.url
-        for message in messages
-        if not isinstance(message.content, str)
-        for part in message.content
-        if part.type == "image_url" and not part.image_url.url.startswith("data:")
-    ]
-
-
 def convert(
     source_or_records: str | Path | Iterable[Record],
     mapping: Mapping | str | Path = "auto",
@@ -138,12 +135,20 @@ def convert(
     from_: str | None = None,
     options: Options = None,
     limit: int | None = None,
+    images: Sequence[str | Path] = (),
+    allow_remote: bool = False,
+    allow_private_hosts: bool = False,
 ) -> Conversion:
     """Turn an export (a path, or records you already have) into training examples.
 
-    Mapping problems and unreadable inputs raise before the first example; per-task problems
-    are collected in `Conversion.rejects` while you iterate.
+    `images` are the folders (or zip files) image references resolve in; http(s) images are
+    downloaded only with `allow_remote`, and from private addresses only with
+    `allow_private_hosts` as well (see docs/images.md). Mapping problems, unusable image roots
+    and unreadable inputs raise before the first example; per-task problems are collected in
+    `Conversion.rejects` while you iterate.
     """
+    from jsonl_bridge.resolve import ImageResolver
+
     spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     records: Iterable[Record]
     if isinstance(source_or_records, (str, Path)):
@@ -151,13 +156,22 @@ def convert(
     else:
         records, schema = source_or_records, None
         reread = _rereader(source_or_records)
-    renderer = Renderer.compile(spec, schema)
-    if renderer.needs_label_scan:
-        scanned = infer_schema(islice(reread(), limit))  # --limit bounds the first pass too
-        renderer = Renderer.compile(spec, _merge(schema, scanned))
+    roots = [images] if isinstance(images, (str, Path)) else list(images)
+    resolver = ImageResolver(
+        roots, allow_remote=allow_remote, allow_private_hosts=allow_private_hosts
+    )
+    media = Media(resolver, spec.images)
+    try:
+        renderer = Renderer.compile(spec, schema, media)
+        if renderer.needs_label_scan:
+            scanned = infer_schema(islice(reread(), limit))  # --limit bounds this pass too
+            renderer = Renderer.compile(spec, _merge(schema, scanned), media)
+    except BaseException:
+        media.close()
+        raise
     if limit is not None:
         records = islice(records, limit)
-    return Conversion(records, spec, renderer)
+    return Conversion(records, spec, renderer, media)
 
 
 def _open(

@@ -139,6 +139,8 @@ class Mask(_Region):
     top: int = 0
     width: int
     height: int
+    bbox: tuple[int, int, int, int] | None = None
+    """Tight painted envelope x1, y1, x2, y2 in pixels when the adapter could compute it."""
 
 
 class Tag(_Region):

@@ -32,6 +32,7 @@ from jsonl_bridge.errors import (
     TemplateError,
 )
 from jsonl_bridge.mapping import Mapping, dotted
+from jsonl_bridge.media import Media
 from jsonl_bridge.records import Annotation, ExportSchema, Record, Region, Span
 from jsonl_bridge.templates import MEDIA_VAR, CompiledTemplate, compile_mapping, template_lineno
 
@@ -54,9 +55,12 @@ class Renderer:
         schema: ExportSchema | None,
         compiled: dict[_Path, CompiledTemplate],
         bindings: Bindings,
+        media: Media | None = None,
     ):
         self.mapping = mapping
         self.schema = schema
+        self.media = media
+        """Where `qwen` boxes learn the size of the image as sent (None: the annotated size)."""
         self._compiled = compiled
         self._bindings = bindings
         self._names, schema_uses = uses(compiled.values())
@@ -73,7 +77,9 @@ class Renderer:
         )
 
     @classmethod
-    def compile(cls, mapping: Mapping, schema: ExportSchema | None) -> Renderer:
+    def compile(
+        cls, mapping: Mapping, schema: ExportSchema | None, media: Media | None = None
+    ) -> Renderer:
         """Compile templates and bindings; MappingError names every problem (file:line)."""
         compiled = compile_mapping(mapping)
         if schema is not None and not schema.fields:
@@ -83,17 +89,33 @@ class Renderer:
         bindings, problems = static_bindings(mapping, schema)
         if problems:
             raise MappingError(problems)
-        return cls(mapping, schema, compiled, bindings)
+        return cls(mapping, schema, compiled, bindings, media)
 
     # --- rendering -------------------------------------------------------------------------
 
     def render(self, record: Record, annotation: Annotation) -> list[Message]:
-        """The messages of one annotation; raises RecordError subclasses (rejects)."""
-        if not annotation.regions:
-            raise self._nothing(record, annotation)
-        regions = ctx.apply_labels(annotation.regions, self.mapping.labels, record, annotation)
-        if not regions:
-            raise self._empty(record, annotation, "every label was dropped (labels.unknown: drop)")
+        """The messages of one annotation; raises RecordError subclasses (rejects).
+
+        An annotation without results still renders: `[]` from `boxes` is a real negative
+        example (a part without defects). When a template needs something it lacks, or the
+        answer renders blank, the task is rejected as having no result.
+        """
+        regions: list[Region] = []
+        if annotation.regions:
+            regions = ctx.apply_labels(annotation.regions, self.mapping.labels, record, annotation)
+            if not regions:
+                why = "every label was dropped (labels.unknown: drop)"
+                raise self._empty(record, annotation, why)
+        try:
+            return self._turns(record, annotation, regions)
+        except (TemplateError, EmptyAnswerError) as exc:
+            if annotation.regions:
+                raise
+            raise self._nothing(record, annotation) from exc
+
+    def _turns(
+        self, record: Record, annotation: Annotation, regions: list[Region]
+    ) -> list[Message]:
         context = self._context(record, annotation, regions)
         turns: list[tuple[Role, str | list[Part]]] = []
         system = self._system(record, annotation, context)
@@ -262,7 +284,7 @@ class Renderer:
                 fields[name] = fields[target]
             else:
                 fields.pop(name, None)  # bound but absent: never another field of that name
-        images = ctx.image_sizes(record)
+        images = ctx.image_sizes(record, self.media)
         context: dict[str, Any] = {
             "data": record.data,
             "fields": fields,
@@ -285,6 +307,8 @@ class Renderer:
         context.update({key: value for key, value in optional.items() if value is not None})
         if "answer" in self._names:
             context["answer"] = self._answer(record, annotation, groups, context)
+        if "regions" in self._names:
+            context["regions"] = [region.model_dump(mode="json") for region in regions]
         return context
 
     def _record_context(self, record: Record) -> dict[str, Any]:

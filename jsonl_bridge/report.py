@@ -45,6 +45,11 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     bytes_written: int = 0
     outputs: dict[str, int] = field(default_factory=dict)
+    images_embedded: int = 0
+    images_reencoded: int = 0
+    """Embedded images that were converted, resized or re-encoded (the rest passed through)."""
+    image_bytes: int = 0
+    """Image bytes embedded (before base64)."""
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -55,4 +60,7 @@ class Report:
             "warnings": self.warnings,
             "bytes_written": self.bytes_written,
             "outputs": self.outputs,
+            "images_embedded": self.images_embedded,
+            "images_reencoded": self.images_reencoded,
+            "image_bytes": self.image_bytes,
         }

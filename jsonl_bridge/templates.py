@@ -10,7 +10,7 @@ because jinja's `tojson` escapes `<`, `>` and `&` for HTML.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -22,7 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from jsonl_bridge._yaml_positions import KeyPath
 from jsonl_bridge.errors import MappingError
-from jsonl_bridge.geometry import CONVENTIONS, envelope, to_convention
+from jsonl_bridge.geometry import CONVENTIONS, envelope, has_box, scale, to_convention
 from jsonl_bridge.mapping import Mapping, dotted, sort_problems
 
 MEDIA_VAR = "__bridge_images__"
@@ -31,24 +31,35 @@ MEDIA_VAR = "__bridge_images__"
 
 @dataclass(frozen=True)
 class ImageSizes:
-    """Pixel sizes of a task's images, found by the key a region points at."""
+    """Pixel sizes of a task's images, found by the key a region points at: the size the
+    annotations were drawn on, and (through `sent`) the size of the image as sent."""
 
     sizes: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    sent: Callable[[str], tuple[int, int]] | None = None
+
+    def key_of(self, target: str | None) -> str:
+        """The image `target` names, else the only image."""
+        if target is not None and target in self.sizes:
+            return target
+        if len(self.sizes) == 1:
+            return next(iter(self.sizes))
+        known = ", ".join(self.sizes) or "none"
+        raise ValueError(
+            f"boxes: no image for field target {target!r} (images of this task: {known})"
+        )
 
     def of(self, target: str | None) -> tuple[int, int]:
-        """The (width, height) of the image `target` names, else of the only image."""
-        size = self.sizes.get(target) if target is not None else None
-        if size is None and len(self.sizes) == 1:
-            size = next(iter(self.sizes.values()))
-        if size is None:
-            known = ", ".join(self.sizes) or "none"
-            raise ValueError(
-                f"boxes: no image for field target {target!r} (images of this task: {known})"
-            )
-        width, height = size
+        """The (width, height) the regions of `target` are measured in."""
+        key = self.key_of(target)
+        width, height = self.sizes[key]
         if not width or not height:
-            raise ValueError(f"boxes: the size of image {target!r} is unknown")
+            raise ValueError(f"boxes: the size of image {key!r} is unknown")
         return width, height
+
+    def as_sent(self, target: str | None) -> tuple[int, int]:
+        """The (width, height) of the image as sent (after any downscale)."""
+        key = self.key_of(target)
+        return self.sent(key) if self.sent is not None else self.of(target)
 
 
 def make_environment() -> ImmutableSandboxedEnvironment:
@@ -157,9 +168,13 @@ def _boxes_filter(context: Context, value: Any, convention: str = "gemini") -> s
 
 
 def boxes(value: Any, convention: str, images: ImageSizes) -> str:
-    """Regions (dicts from `fields`) as a JSON list of `{<coords key>: [...], "label": ...}`.
+    """Localised regions (dicts from `fields` or `regions`) as a JSON list of
+    `{<coords key>: [...], "label": ...}`, in source order, json.dumps default separators.
 
-    Source order, json.dumps default separators. An undefined or missing field gives "[]".
+    Regions without an area to box (choices, texts, numbers, bare key points, relations, a
+    brush mask with nothing painted) are left out, so `regions | boxes` serves an annotation
+    mixing boxes, polygons and choices. An undefined or missing field, or an annotation
+    without regions, gives "[]".
     """
     if isinstance(value, Undefined) or value is None:
         return "[]"
@@ -167,16 +182,30 @@ def boxes(value: Any, convention: str, images: ImageSizes) -> str:
         raise ValueError(f"boxes: unknown convention {convention!r} (one of {_choices()})")
     if isinstance(value, (AbcMapping, str)):
         raise ValueError("boxes: expects a list of regions (a box or polygon field)")
-    entries = [box_entry(region, convention, images) for region in value]
+    entries = [
+        box_entry(region, convention, images)
+        for region in value
+        if not isinstance(region, AbcMapping) or has_box(region)
+    ]
     return json.dumps(entries, ensure_ascii=False)
 
 
 def box_entry(region: AbcMapping[str, Any], convention: str, images: ImageSizes) -> dict[str, Any]:
-    """One region as `{"box_2d": [...], "label": ...}` (the key depends on the convention)."""
+    """One region as `{"box_2d": [...], "label": ...}` (the key depends on the convention).
+
+    Regions are measured on the image the annotator saw; `qwen` counts pixels of the image as
+    sent, so its boxes are scaled to the downscaled size.
+    """
     if not isinstance(region, AbcMapping):
         raise ValueError(f"boxes: expects regions, got {type(region).__name__}")
-    width, height = images.of(region.get("target"))
-    coords = to_convention(envelope(region), width, height, convention)
+    target = region.get("target")
+    width, height = images.of(target)
+    rect = envelope(region)
+    if convention == "qwen":
+        sent_width, sent_height = images.as_sent(target)
+        rect = scale(rect, sent_width / width, sent_height / height)
+        width, height = sent_width, sent_height
+    coords = to_convention(rect, width, height, convention)
     return {CONVENTIONS[convention]: coords, "label": region.get("label")}
 
 

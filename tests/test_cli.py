@@ -567,3 +567,31 @@ def test_a_json_export_with_a_byte_order_mark_is_detected(tmp_path: Path) -> Non
     code, out, err = run("inspect", source, "--format", "json")
     assert code == 0, err
     assert json.loads(out)["tasks"] == 6
+
+
+QC = FIXTURES / "qc-defects"
+
+
+def test_images_flags_embed_and_the_summary_counts_them(tmp_path: Path) -> None:
+    out = tmp_path / "qc.jsonl"
+    code, _, err = run(
+        "convert", QC / "export.json", "-m", "qc-defects", "-o", out,
+        "--images", QC / "media" / "upload", "--images", QC / "external",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "images embedded: 4 (3 passed through as they were, 1 converted;" in err
+    assert "image_refused: 1 (first: task 32: http://127.0.0.1:8766/" in err
+    assert "pass --allow-remote" in err
+    rows = lines(out)
+    assert len(rows) == 4
+    url = rows[0]["messages"][1]["content"][1]["image_url"]["url"]  # type: ignore[index]
+    assert url.startswith("data:image/png;base64,iVBORw0KGgo")
+
+
+def test_a_missing_images_folder_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = run(
+        "convert", QC / "export.json", "-o", tmp_path / "o.jsonl", "--images", tmp_path / "nope"
+    )
+    assert code == 2
+    assert err.startswith("error: --images ") and "nope" in err
+    assert not (tmp_path / "o.jsonl").exists()

@@ -9,10 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jsonl_bridge.geometry import (
+    CONVENTIONS,
     box_envelope,
     clamp,
     ellipse_envelope,
     envelope,
+    from_convention,
     points_envelope,
     rotated_corners,
     to_convention,
@@ -120,3 +122,50 @@ def test_gemini_values_stay_in_range_and_ordered(
     assert all(isinstance(v, int) and 0 <= v <= 1000 for v in values)
     ymin, xmin, ymax, xmax = values
     assert ymin <= ymax and xmin <= xmax
+
+
+# One unit of each convention, in pixels of a width x height image.
+UNITS = {
+    "gemini": lambda w, h: (w / 1000, h / 1000),
+    "xyxy": lambda w, h: (1.0, 1.0),
+    "qwen": lambda w, h: (1.0, 1.0),
+    "xywh": lambda w, h: (1.0, 1.0),
+    "xyxy_norm": lambda w, h: (w / 10_000, h / 10_000),
+}
+
+
+@given(
+    st.floats(0, 1, allow_nan=False),
+    st.floats(0, 1, allow_nan=False),
+    st.floats(0, 1, allow_nan=False),
+    st.floats(0, 1, allow_nan=False),
+    st.integers(1, 8000),
+    st.integers(1, 8000),
+    st.sampled_from(sorted(CONVENTIONS)),
+)
+def test_pixels_to_convention_and_back_within_one_unit(
+    fx1: float, fy1: float, fx2: float, fy2: float, width: int, height: int, convention: str
+) -> None:
+    """Every convention keeps a box within one of its own units (rounding only)."""
+    rect = (
+        min(fx1, fx2) * width,
+        min(fy1, fy2) * height,
+        max(fx1, fx2) * width,
+        max(fy1, fy2) * height,
+    )
+    back = from_convention(
+        to_convention(rect, width, height, convention), width, height, convention
+    )
+    unit_x, unit_y = UNITS[convention](width, height)
+    for got, want, unit in zip(back, rect, (unit_x, unit_y, unit_x, unit_y), strict=True):
+        assert abs(got - want) <= unit + 1e-9
+
+
+def test_the_issue_rotated_case_in_every_convention() -> None:
+    """LS rect x=310 y=95 w=70 h=70 px rotated 45 on 640x480: envelope x 260.5-359.5, y 95-194."""
+    rect = box_envelope(310, 95, 70, 70, 45)
+    assert rect == pytest.approx((260.503, 95, 359.497, 193.995), abs=1e-3)
+    assert to_convention(rect, 640, 480, "xyxy") == [261, 95, 359, 194]
+    assert to_convention(rect, 640, 480, "gemini") == [198, 407, 404, 562]
+    assert to_convention(rect, 640, 480, "xywh") == [261, 95, 98, 99]
+    assert to_convention(rect, 640, 480, "xyxy_norm") == [0.407, 0.1979, 0.5617, 0.4042]

@@ -190,16 +190,17 @@ def test_flat_format_without_config_says_which_option_is_missing() -> None:
 
 @pytest.mark.parametrize("project", ["qc-defects", "cad-code"])
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_image_projects_are_rejected_not_written_with_bare_references(
+def test_image_tasks_without_image_roots_are_rejected_never_written_with_bare_references(
     project: str, fmt: str
 ) -> None:
-    """Until media embedding lands, an image task must never reach the JSONL unembedded."""
+    """No --images: every image task is rejected (its image not found, or remote and not
+    allowed), in every format, through the auto mapping."""
     config = FIXTURES / project / "config.xml"
     conversion = jb.convert(FIXTURES / project / fmt, "auto", options={"label_config": config})
     assert list(conversion) == []
     assert conversion.report.tasks_read == len(manifest(project)["tasks"])
-    assert set(conversion.report.rejected) <= {"image", "disagreement"}
-    assert conversion.report.rejected["image"] >= 3
+    assert set(conversion.report.rejected) <= {"image_not_found", "image_refused", "disagreement"}
+    assert conversion.report.rejected["image_not_found"] >= 3
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

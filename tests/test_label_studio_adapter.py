@@ -646,7 +646,8 @@ def test_other_result_types(tmp_path: Path) -> None:
     ellipse = {"x": 50, "y": 50, "radiusX": 10, "radiusY": 20, "rotation": 30}
     square = {"x": 10, "y": 10, "width": 50, "height": 50, "rotation": 0}
     hypertext = {"globalOffsets": {"start": 3, "end": 6}, "text": "abc", "hypertextlabels": ["X"]}
-    brush = {"format": "rle", "rle": [1, 2, 3], "brushlabels": ["m"]}
+    empty_200x100 = [0, 1, 56, 128, 57, 27, 255, 255, 255, 0, 231, 15, 224, 0]  # 80,000 zeros
+    brush = {"format": "rle", "rle": empty_200x100, "brushlabels": ["m"]}
     results = [
         _result("number", "n", "t", {"number": 178}),
         _result("rating", "r", "t", {"rating": 4}),
@@ -675,10 +676,11 @@ def test_other_result_types(tmp_path: Path) -> None:
     assert (regions["e"].cx, regions["e"].cy, regions["e"].rx, regions["e"].ry) == (100, 50, 20, 20)
     assert regions["e"].rotation == 30
     assert (regions["b"].rle, regions["b"].encoding, regions["b"].width) == (
-        [1, 2, 3],
+        empty_200x100,
         "ls-rle",
         200,
     )
+    assert regions["b"].bbox is None  # nothing painted
     assert "box" not in regions  # the bare rectangle is the same region as the labelled one
     assert (regions["lab"].type, regions["lab"].label, regions["lab"].x, regions["lab"].w) == (
         "box",

@@ -248,7 +248,7 @@ def test_unknown_preset_suggests_and_lists() -> None:
     assert not isinstance(caught.value, MappingError)
     message = str(caught.value)
     assert "did you mean 'email-classification'?" in message
-    assert "presets: auto, dialogue, email-classification" in message
+    assert "presets: auto, cad-code, dialogue, email-classification, predictive" in message
     with pytest.raises(UsageError, match="mapping file not found"):
         load_mapping("missing/mapping.yaml")
     with pytest.raises(UsageError, match="mapping file not found"):

@@ -16,9 +16,13 @@ from jsonl_bridge.records import (
     Annotation,
     Box,
     Choice,
+    Ellipse,
     ExportSchema,
     FieldSchema,
+    Mask,
     MediaRef,
+    Number,
+    Points,
     Polygon,
     Record,
     Region,
@@ -30,7 +34,16 @@ from jsonl_bridge.records import (
 from jsonl_bridge.render import Renderer, infer_schema
 
 SOURCE = Source(tool="label-studio", format="json", file="export.json", pointer="/[0]")
-PRESETS = ["auto", "dialogue", "email-classification", "structured-extraction", "summarization"]
+PRESETS = [
+    "auto",
+    "cad-code",
+    "dialogue",
+    "email-classification",
+    "predictive-maintenance",
+    "qc-defects",
+    "structured-extraction",
+    "summarization",
+]
 
 
 def task(task_id: str, data: dict[str, Any], *regions: Region, **kw: Any) -> Record:
@@ -312,6 +325,123 @@ def test_auto_without_text_or_image_is_a_template_error() -> None:
         TemplateError, match=r"preset:auto:\d+: user\[0\]\.text: 'text' is undefined"
     ):
         run("auto", record)
+
+
+# --- image presets (the images themselves are embedded by the pipeline: test_images_golden) --
+
+QC_URI = "/data/upload/6/6bc7734c-qc_part_01.png"
+QC_MEDIA = [MediaRef(key="image", uri=QC_URI, width=640, height=480)]
+
+
+def assistant_text(messages: list[tuple[str, Any]]) -> str:
+    role, content = messages[-1]
+    assert role == "assistant" and isinstance(content, list)
+    text: str = content[0].text
+    return text
+
+
+def test_qc_defects_boxes_every_localised_region_in_source_order() -> None:
+    """Rotated boxes, polygons, ellipses and masks give their envelope; points and choices
+    are not defects with an extent and are left out."""
+    record = task(
+        "1",
+        {"image": QC_URI},
+        Box(field="defect", target="image", label="dent", x=310, y=95, w=70, h=70, rotation=45),
+        Points(field="kp", target="image", label="bolt", points=[(80, 80)]),
+        Choice(field="verdict", target="image", labels=["reject"]),
+        Polygon(
+            field="poly",
+            target="image",
+            label="paint_chip",
+            points=[(500, 80), (560, 90), (550, 140)],
+        ),
+        Ellipse(field="ell", target="image", label="dent", cx=320, cy=240, rx=64, ry=48),
+        Mask(
+            field="brush",
+            target="image",
+            label="scratch",
+            encoding="ls-rle",
+            rle=[0],
+            width=640,
+            height=480,
+            bbox=(64, 48, 128, 96),
+        ),
+        media=QC_MEDIA,
+    )
+    messages = run("qc-defects", record, infer_schema([record]))
+    assert [role for role, _ in messages] == ["system", "user", "assistant"]
+    assert messages[1][1] == [
+        TextPart(
+            text="Analyze the image of the metal component and output the JSON list of defects."
+        ),
+        ImagePart(image_url=ImageURL(url=QC_URI)),
+    ]
+    assert json.loads(assistant_text(messages)) == [
+        {"box_2d": [198, 407, 404, 562], "label": "dent"},  # x 260.5-359.5, y 95-194
+        {"box_2d": [167, 781, 292, 875], "label": "paint_chip"},
+        {"box_2d": [400, 400, 600, 600], "label": "dent"},
+        {"box_2d": [100, 100, 200, 200], "label": "scratch"},
+    ]
+
+
+def test_qc_defects_an_annotation_without_regions_is_a_negative_example() -> None:
+    clean = task("7", {"image": QC_URI}, media=QC_MEDIA)
+    defect = FieldSchema(name="defect", kind="box", labels=["scratch", "dent"], target="image")
+    messages = run("qc-defects", clean, ExportSchema(fields={"defect": defect}))
+    assert "Defects: scratch, dent." in messages[0][1][0].text
+    assert assistant_text(messages) == "[]"
+
+
+def test_cad_code_sends_the_instruction_and_the_code_verbatim() -> None:
+    code = 'echo("Tab:\there, backslash: \\\\ , quote: \\" done");'
+    record = task(
+        "44", {"image": QC_URI}, Text(field="code", target="image", value=code), media=QC_MEDIA
+    )
+    messages = run("cad-code", record)
+    assert messages[1][1][0] == TextPart(
+        text="Write OpenSCAD (or CadQuery) code that reproduces this drawing."
+    )
+    assert assistant_text(messages) == code
+    instructed = record.model_copy(
+        update={"data": {"image": QC_URI, "instruction": "Model it in CadQuery."}}
+    )
+    assert run("cad-code", instructed)[1][1][0] == TextPart(text="Model it in CadQuery.")
+
+
+def thermal(*regions: Region) -> Record:
+    return task(
+        "t1",
+        {"image": "/data/upload/9/thermal.png"},
+        *regions,
+        media=[MediaRef(key="image", uri="/data/upload/9/thermal.png", width=320, height=240)],
+    )
+
+
+def test_predictive_maintenance_writes_one_line_per_finding() -> None:
+    record = thermal(
+        Choice(field="status", labels=["monitor"]),
+        Number(field="max_temp_c", value=87.5),
+        Text(field="location", value="left bearing housing"),
+        Choice(field="severity", labels=["high"]),
+    )
+    assert assistant_text(run("predictive-maintenance", record)) == (
+        "STATUS: monitor\nMax_Temp_C: 87.5\nLocation: left bearing housing\nSeverity: high"
+    )
+
+
+def test_predictive_maintenance_leaves_out_absent_fields_and_takes_bindings(tmp_path: Any) -> None:
+    record = thermal(
+        Choice(field="condition", labels=["critical"]),
+        Number(field="max_temp_c", value=112),
+        Choice(field="severity", labels=["high", "urgent"]),
+    )
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("version: 1\nextends: predictive-maintenance\nfields: {status: condition}\n")
+    renderer = Renderer.compile(load_mapping(mapping), None)
+    messages = renderer.render(record, record.annotations[0])
+    assert messages[-1].content[0].text == (  # type: ignore[index, union-attr]
+        "STATUS: critical\nMax_Temp_C: 112\nSeverity: high, urgent"
+    )
 
 
 # --- listing ---------------------------------------------------------------------------------
