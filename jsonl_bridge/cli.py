@@ -189,6 +189,7 @@ def convert(
 ) -> None:
     """Convert an export into training JSON Lines."""
     media = _MediaOptions(images or [], allow_remote, allow_private_hosts)
+    _keep_large_blocks()
     try:
         with _stdout(strict):
             _convert(
@@ -196,6 +197,29 @@ def convert(
             )
     except BridgeError as exc:
         _fail(exc)
+
+
+def _keep_large_blocks() -> None:
+    """Ask glibc to keep freed megabyte-sized blocks instead of unmapping them.
+
+    Each embedded image makes several buffers of its size (file bytes, base64, the line); by
+    default glibc maps and unmaps each one, and the page faults of fresh mappings took half of
+    the time of passing images through (docs/performance.md). Done for the CLI's own process
+    only: a library must not retune the allocator of a notebook it was imported into.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if sys.platform != "linux" or name is None:
+        return
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 64 * 1024 * 1024)
+    mallopt(m_trim_threshold, 256 * 1024 * 1024)
 
 
 @dataclass(frozen=True)

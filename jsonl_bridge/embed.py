@@ -12,7 +12,6 @@ Pillow is imported inside the functions: importing this module must stay cheap.
 
 from __future__ import annotations
 
-import base64
 import io
 import warnings
 from collections.abc import Iterator
@@ -297,8 +296,11 @@ def _encode(image: Image.Image, spec: ImagesSpec, icc: bytes | None, name: str) 
 
 
 def _data_url(mime: str, payload: bytes) -> str:
-    """`data:<mime>;base64,<payload>`."""
-    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
+    """`data:<mime>;base64,<payload>`. pybase64 (SIMD) encodes about 5x faster than the
+    standard library, and base64 is most of the cost of passing an image through."""
+    import pybase64
+
+    return f"data:{mime};base64,{pybase64.b64encode_as_string(payload)}"
 
 
 def _looks_like(data: bytes) -> str:

@@ -198,6 +198,13 @@ def box_entry(region: AbcMapping[str, Any], convention: str, images: ImageSizes)
     """
     if not isinstance(region, AbcMapping):
         raise ValueError(f"boxes: expects regions, got {type(region).__name__}")
+    turned = (region.get("attributes") or {}).get("image_rotation")
+    if turned:
+        raise ValueError(
+            f"boxes: region {region.get('id') or region.get('label')!r} was drawn on the image "
+            f"turned {turned} degrees in the editor (image_rotation); such coordinates are not "
+            "converted, rather than risk a misplaced box"
+        )
     target = region.get("target")
     width, height = images.of(target)
     rect = envelope(region)

@@ -17,6 +17,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+import pybase64
+
 from jsonl_bridge.chat import Example
 from jsonl_bridge.errors import OutputError, UsageError
 from jsonl_bridge.report import Reject, Report
@@ -26,8 +28,60 @@ if TYPE_CHECKING:
 
 
 def dumps_line(obj: dict[str, Any]) -> bytes:
-    """One JSON Lines line: the service's own formatting, UTF-8, no ASCII escaping."""
-    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+    """One JSON Lines line: the service's own formatting, UTF-8, no ASCII escaping.
+
+    Embedded images are most of the bytes, and json.dumps escapes a long string at about
+    100 MB/s: a base64 data URL (nothing in it to escape) is spliced in after encoding the
+    rest, which gives the same bytes several times faster.
+    """
+    urls: list[str] = []
+    text = json.dumps(_with_placeholders(obj, urls), ensure_ascii=False)
+    if not urls:
+        return (text + "\n").encode("utf-8")
+    pieces = text.split(_PLACEHOLDER)
+    if len(pieces) != len(urls) + 1:  # the placeholder also occurs in the data: no splicing
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+    chunks = [pieces[0].encode("utf-8")]
+    for url, piece in zip(urls, pieces[1:], strict=True):
+        chunks += (url.encode("ascii"), piece.encode("utf-8"))
+    chunks.append(b"\n")
+    return b"".join(chunks)
+
+
+_MARK = "\x00jsonl_bridge:data-url\x00"
+"""Stands for a data URL while the rest of the line is encoded (NULs: unlikely in text)."""
+_PLACEHOLDER = json.dumps(_MARK)[1:-1]
+"""The mark as json.dumps writes it."""
+
+
+def _with_placeholders(obj: Any, urls: list[str]) -> Any:
+    """`obj` with every spliceable data URL replaced by the mark, collected in order."""
+    if isinstance(obj, dict):
+        if set(obj) == {"url"} and _spliceable(obj["url"]):
+            urls.append(obj["url"])
+            return {"url": _MARK}
+        return {key: _with_placeholders(value, urls) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_with_placeholders(item, urls) for item in obj]
+    return obj
+
+
+def _spliceable(url: Any) -> bool:
+    """A base64 data URL, which JSON writes as it is (checking the alphabet with pybase64 runs
+    at GB/s; a per-character Python check would cost more than the escaping it saves)."""
+    if not isinstance(url, str):
+        return False
+    header = _DATA_URL_HEADER.match(url)
+    if header is None:
+        return False
+    try:
+        pybase64.b64decode(url[header.end() :], validate=True)
+    except ValueError:
+        return False
+    return True
+
+
+_DATA_URL_HEADER = re.compile(r"data:[A-Za-z0-9.+/-]+;base64,")
 
 
 @contextmanager

@@ -384,6 +384,18 @@ def test_qc_defects_boxes_every_localised_region_in_source_order() -> None:
     ]
 
 
+def test_qc_defects_refuses_boxes_drawn_on_an_image_turned_in_the_editor() -> None:
+    from jsonl_bridge.errors import TemplateError
+
+    turned = Box(
+        field="defect", target="image", label="dent", x=1, y=2, w=3, h=4,
+        attributes={"image_rotation": 90},
+    )  # fmt: skip
+    record = task("1", {"image": QC_URI}, turned, media=QC_MEDIA)
+    with pytest.raises(TemplateError, match="turned 90 degrees in the editor"):
+        run("qc-defects", record, infer_schema([record]))
+
+
 def test_qc_defects_an_annotation_without_regions_is_a_negative_example() -> None:
     clean = task("7", {"image": QC_URI}, media=QC_MEDIA)
     defect = FieldSchema(name="defect", kind="box", labels=["scratch", "dent"], target="image")

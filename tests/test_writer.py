@@ -120,3 +120,35 @@ def test_a_write_error_midway_is_an_output_error_and_leaves_no_temp(
     with pytest.raises(OutputError, match="No space left on device"):
         write_jsonl([example("1", "x")], tmp_path / "t.jsonl")
     assert list(tmp_path.iterdir()) == []
+
+
+_texts = st.text(st.characters(codec="utf-8"), max_size=30)
+_urls = st.one_of(
+    st.builds(
+        lambda mime, payload: f"data:image/{mime};base64,{payload}",
+        st.sampled_from(["png", "jpeg", "webp"]),
+        st.text("ABCXYZabcxyz0189+/=", max_size=60),
+    ),
+    _texts,  # anything else a library user may put there: must be escaped as usual
+    st.just("data:x\x00jsonl_bridge:data-url\x00"),  # the placeholder itself
+)
+
+
+@given(st.lists(st.tuples(_texts, _urls), max_size=4), _texts)
+def test_spliced_data_urls_give_exactly_json_dumps_bytes(
+    parts: list[tuple[str, str]], answer: str
+) -> None:
+    """The fast path for images must be byte-identical to plain json.dumps, whatever the
+    text around the images holds (even the placeholder the writer uses)."""
+    from jsonl_bridge.writer import dumps_line
+
+    content: list[dict[str, object]] = []
+    for text, url in parts:
+        content += [
+            {"type": "text", "text": text},
+            {"type": "image_url", "image_url": {"url": url}},
+        ]
+    line = {
+        "messages": [{"role": "user", "content": content}, {"role": "assistant", "content": answer}]
+    }
+    assert dumps_line(line) == (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
