@@ -206,12 +206,14 @@ def find_text(record: Record, regions: Sequence[Region], schema: ExportSchema | 
 
 
 def find_image(record: Record, regions: Sequence[Region]) -> str | None:
-    """The reference of the image the annotation is about (the only image, or its target)."""
+    """The reference of the image the annotation is about: the only image, or the one its
+    regions point at. Regions on several images leave it undefined: one image part cannot
+    carry them all, and boxes drawn on another image must not be sent with this one."""
     by_key = {media.key: media.uri for media in record.media}
-    for region in regions:
-        if region.target in by_key:
-            return by_key[region.target]
-    return record.media[0].uri if len(record.media) == 1 else None
+    targets = {region.target for region in regions if region.target in by_key}
+    if len(targets) == 1:
+        return by_key[targets.pop()]
+    return record.media[0].uri if len(record.media) == 1 and not targets else None
 
 
 def image_sizes(record: Record, media: Media | None = None) -> ImageSizes:

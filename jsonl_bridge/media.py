@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from jsonl_bridge.embed import EmbeddedImage
     from jsonl_bridge.resolve import ImageResolver
 
-_ASPECT_TOLERANCE = 0.02
-"""How far the file's aspect ratio may be from the size the annotations were drawn on (a
-resized copy keeps it; a transposed or different image does not)."""
-
 
 @dataclass
 class ImageStats:
@@ -82,16 +78,14 @@ class TaskImages:
         return image.url
 
     def _check_size(self, uri: str, image: EmbeddedImage) -> None:
-        """Boxes are drawn on the image the annotator saw; a file of another shape (another
-        image, or a stored orientation the tool did not show) would put them in wrong places."""
+        """Regions are measured on the image the annotator saw; a file of another size (a
+        resized copy, another picture, or a stored orientation the tool did not show) would
+        put pixel boxes in the wrong places, so it is refused, not guessed at."""
         ref = _ref_of(self.record, uri)
         if ref is None or not ref.width or not ref.height:
             return
         width, height = image.displayed
-        if (
-            abs(width / height - ref.width / ref.height)
-            > _ASPECT_TOLERANCE * ref.width / ref.height
-        ):
+        if abs(width - ref.width) > 1 or abs(height - ref.height) > 1:
             raise ImageInvalidError(
                 f"image {uri!r}: annotated on {ref.width}x{ref.height} pixels, but the file "
                 f"shows {width}x{height} (after its EXIF orientation): not the image the "

@@ -149,6 +149,11 @@ def convert(
     """
     from jsonl_bridge.resolve import ImageResolver
 
+    if allow_private_hosts and not allow_remote:
+        raise UsageError(
+            "--allow-private-hosts (allow_private_hosts) only widens --allow-remote "
+            "(allow_remote): pass both to download images from private addresses"
+        )
     spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     records: Iterable[Record]
     if isinstance(source_or_records, (str, Path)):

@@ -27,6 +27,7 @@ from jsonl_bridge.chat import ImagePart, ImageURL, Message, Part, Role, TextPart
 from jsonl_bridge.errors import (
     EmptyAnswerError,
     FieldBindingError,
+    ImageNotFoundError,
     MappingError,
     RecordError,
     TemplateError,
@@ -184,6 +185,8 @@ class Renderer:
                 continue
             value = self._render(path, context, record, annotation)
             if not value.strip():
+                if path[-1] == "image" and record.media:
+                    raise self._no_image(record, annotation, path)
                 continue  # an optional part (e.g. `{{ image | default('') }}`) left out
             if path[-1] == "image":
                 parts.append(ImagePart(image_url=ImageURL(url=value.strip())))
@@ -192,6 +195,18 @@ class Renderer:
         if any(isinstance(part, ImagePart) for part in parts):
             return parts
         return "\n".join(part.text for part in parts if isinstance(part, TextPart))
+
+    def _no_image(self, record: Record, annotation: Annotation, path: _Path) -> RecordError:
+        """An image task must not become a text-only example (its boxes would be about
+        nothing): an image part that renders blank rejects it."""
+        keys = ", ".join(f"{m.key}={m.uri!r}" for m in record.media)
+        return ImageNotFoundError(
+            f"{self._at(path)}the image part rendered empty although the task has images "
+            f"({keys}); with several images `image` is undefined unless the annotation's "
+            f"regions all point at one of them: name it, e.g. {{{{ data.{record.media[0].key} }}}}"
+            f" (task {record.id})",
+            annotators=_who(annotation),
+        )
 
     def _history(self, record: Record, annotation: Annotation) -> list[tuple[Role, str]]:
         spec = self.mapping.dialogue

@@ -214,7 +214,12 @@ def _open_root(root: str | Path) -> _Root:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
-        raise UsageError(f"--images {root}: neither a folder nor a zip file") from exc
+        what = (
+            "not a valid zip file"
+            if path.suffix.lower() == ".zip"
+            else "neither a folder nor a zip file"
+        )
+        raise UsageError(f"--images {root}: {what}") from exc
     except OSError as exc:
         raise UsageError(f"--images {root}: cannot read it: {exc.strerror or exc}") from exc
     members: dict[str, zipfile.ZipInfo] = {}

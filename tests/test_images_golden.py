@@ -270,3 +270,55 @@ def test_flat_formats_give_the_same_boxes_as_json_for_a_single_annotator_task() 
     for fmt in ("export_min.json", "export.csv", "export.tsv"):
         examples, _ = convert_qc(QC / fmt)
         assert examples["30"].to_json_dict() == json_examples["30"].to_json_dict()
+
+
+def _edited_export(tmp_path: Path, task_id: int, **data: Any) -> tuple[Path, dict[str, Any]]:
+    """A copy of the qc-defects export with one task's data changed."""
+    tasks = json.loads((QC / "export.json").read_text(encoding="utf-8"))
+    (task,) = [t for t in tasks if t["id"] == task_id]
+    task["data"].update(data)
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks), encoding="utf-8")
+    return export, task
+
+
+def test_an_image_task_never_becomes_a_text_only_example(tmp_path: Path) -> None:
+    """A blank image reference must reject the task: boxes without their image are poison."""
+    export, _ = _edited_export(tmp_path, 27, image=" ")
+    examples, conversion = convert_qc(export)
+    assert "27" not in examples
+    reject = next(r for r in conversion.rejects if r.id == "27")
+    assert reject.reason == "image_not_found" and "rendered empty" in reject.detail
+
+
+def test_regions_on_two_images_are_not_sent_with_one_of_them(tmp_path: Path) -> None:
+    second = "/data/upload/6/a36a6e21-qc_part_07_clean.png"
+    export, task = _edited_export(tmp_path, 27, image2=second)
+    for annotation in task["annotations"]:
+        annotation["result"][-1]["to_name"] = "image2"  # the polygon now lies on image2
+    tasks = json.loads(export.read_text(encoding="utf-8"))
+    tasks[[t["id"] for t in tasks].index(27)] = task
+    export.write_text(json.dumps(tasks), encoding="utf-8")
+    conversion = jb.convert(export, "qc-defects", images=QC_ROOTS)
+    examples = {e.id for e in conversion}
+    assert "27" not in examples
+    reasons = {r.id: r.reason for r in conversion.rejects}
+    assert reasons["27"] in ("template", "image_not_found")
+
+
+def test_a_file_of_another_size_than_annotated_is_refused(tmp_path: Path) -> None:
+    """A half-size copy keeps the aspect ratio, but pixel boxes would fall outside it."""
+    root = tmp_path / "upload" / "6"
+    root.mkdir(parents=True)
+    stored = QC / "media" / "upload" / "6" / "6bc7734c-qc_part_01.png"
+    Image.open(stored).resize((320, 240)).save(root / stored.name)
+    conversion = jb.convert(QC / "export.json", "qc-defects", images=[tmp_path / "upload"])
+    assert "27" not in {e.id for e in conversion}
+    reject = next(r for r in conversion.rejects if r.id == "27")
+    assert reject.reason == "image_invalid"
+    assert "annotated on 640x480 pixels, but the file shows 320x240" in reject.detail
+
+
+def test_private_hosts_without_remote_is_a_usage_error() -> None:
+    with pytest.raises(jb.UsageError, match="only widens --allow-remote"):
+        jb.convert(QC / "export.json", "qc-defects", allow_private_hosts=True)
