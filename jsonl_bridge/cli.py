@@ -186,9 +186,16 @@ def convert(
             help="With --allow-remote: also from loopback and private network addresses.",
         ),
     ] = False,
+    skip_empty: Annotated[
+        bool,
+        typer.Option(
+            "--skip-empty",
+            help="Leave out tasks whose annotation has no result (default: negative examples).",
+        ),
+    ] = False,
 ) -> None:
     """Convert an export into training JSON Lines."""
-    media = _MediaOptions(images or [], allow_remote, allow_private_hosts)
+    media = _RunOptions(images or [], allow_remote, allow_private_hosts, skip_empty)
     _keep_large_blocks()
     try:
         with _stdout(strict):
@@ -223,10 +230,11 @@ def _keep_large_blocks() -> None:
 
 
 @dataclass(frozen=True)
-class _MediaOptions:
+class _RunOptions:
     images: list[Path]
     allow_remote: bool
     allow_private_hosts: bool
+    skip_empty: bool
 
 
 def _convert(
@@ -240,7 +248,7 @@ def _convert(
     split: str | None,
     seed: int,
     limit: int | None,
-    media: _MediaOptions,
+    media: _RunOptions,
 ) -> None:
     from jsonl_bridge import pipeline, writer
 
@@ -267,6 +275,7 @@ def _convert(
             images=media.images,
             allow_remote=media.allow_remote,
             allow_private_hosts=media.allow_private_hosts,
+            skip_empty=media.skip_empty,
         )
         examples = _Stream(_progress(iter(conversion), "examples"), conversion)
         try:
@@ -362,6 +371,8 @@ def _print_summary(source: Path, adapter: str, report: Any, rejects: list[Any], 
         )
     if report.unannotated:
         _err(f"without annotations: {report.unannotated} (counted, not written)")
+    if report.skipped_empty:
+        _err(f"annotated with no result: {report.skipped_empty} (left out by --skip-empty)")
     if rejects:
         target = f" → {path}" if path else ""
         _err(f"rejected: {len(rejects)}{target}")

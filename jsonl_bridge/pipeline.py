@@ -54,9 +54,15 @@ class Conversion:
     """A lazy, single-pass stream of examples with its report and rejects."""
 
     def __init__(
-        self, records: Iterable[Record], mapping: Mapping, renderer: Renderer, media: Media
+        self,
+        records: Iterable[Record],
+        mapping: Mapping,
+        renderer: Renderer,
+        media: Media,
+        skip_empty: bool = False,
     ):
         self.mapping = mapping
+        self._skip_empty = skip_empty
         self.report = Report()
         self.rejects: list[Reject] = []
         self._records = records
@@ -112,6 +118,9 @@ class Conversion:
         if chosen.messages is None:
             self.report.unannotated += 1
             return None
+        if self._skip_empty and chosen.annotation is not None and not chosen.annotation.regions:
+            self.report.skipped_empty += 1
+            return None
         try:
             messages = self._media.for_task(record).embed_parts(chosen.messages)
         except RecordError as exc:
@@ -138,12 +147,15 @@ def convert(
     images: Sequence[str | Path] = (),
     allow_remote: bool = False,
     allow_private_hosts: bool = False,
+    skip_empty: bool = False,
 ) -> Conversion:
     """Turn an export (a path, or records you already have) into training examples.
 
     `images` are the folders (or zip files) image references resolve in; http(s) images are
     downloaded only with `allow_remote`, and from private addresses only with
-    `allow_private_hosts` as well (see docs/images.md). Mapping problems, unusable image roots
+    `allow_private_hosts` as well (see docs/images.md). An annotation without results is a
+    negative example when the mapping renders one (`[]` boxes); `skip_empty` leaves those tasks
+    out (counted in `report.skipped_empty`). Mapping problems, unusable image roots
     and unreadable inputs raise before the first example; per-task problems are collected in
     `Conversion.rejects` while you iterate.
     """
@@ -176,7 +188,7 @@ def convert(
         raise
     if limit is not None:
         records = islice(records, limit)
-    return Conversion(records, spec, renderer, media)
+    return Conversion(records, spec, renderer, media, skip_empty)
 
 
 def _open(

@@ -41,6 +41,8 @@ class Report:
     tasks_read: int = 0
     examples: int = 0
     unannotated: int = 0
+    skipped_empty: int = 0
+    """Tasks whose chosen annotation has no result, left out by `skip_empty`."""
     rejected: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     bytes_written: int = 0
@@ -56,6 +58,7 @@ class Report:
             "tasks_read": self.tasks_read,
             "examples": self.examples,
             "unannotated": self.unannotated,
+            "skipped_empty": self.skipped_empty,
             "rejected": dict(sorted(self.rejected.items())),
             "warnings": self.warnings,
             "bytes_written": self.bytes_written,

@@ -322,3 +322,20 @@ def test_a_file_of_another_size_than_annotated_is_refused(tmp_path: Path) -> Non
 def test_private_hosts_without_remote_is_a_usage_error() -> None:
     with pytest.raises(jb.UsageError, match="only widens --allow-remote"):
         jb.convert(QC / "export.json", "qc-defects", allow_private_hosts=True)
+
+
+def test_a_clean_part_is_a_negative_example_unless_skip_empty(tmp_path: Path) -> None:
+    """q7 annotated with no region: `[]` is written; --skip-empty leaves it out, counted."""
+    tasks = json.loads((QC / "export.json").read_text(encoding="utf-8"))
+    (q7,) = [t for t in tasks if t["id"] == 31]
+    q7["annotations"] = [
+        {"id": 99, "completed_by": 1, "result": [], "was_cancelled": False, "ground_truth": False}
+    ]
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks), encoding="utf-8")
+    examples, conversion = convert_qc(export)
+    assert examples["31"].messages[-1].content[0].text == "[]"
+    assert conversion.report.unannotated == 0
+    skipped, conversion = convert_qc(export, skip_empty=True)
+    assert "31" not in skipped and set(skipped) == set(examples) - {"31"}
+    assert conversion.report.skipped_empty == 1 and "31" not in {r.id for r in conversion.rejects}
