@@ -24,6 +24,7 @@ from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter, detect_adapter, get_adapter
 from jsonl_bridge.render import Renderer, infer_schema
 from jsonl_bridge.report import Reject, Report
+from jsonl_bridge.resolve import ImageRoot
 from jsonl_bridge.select import candidates, select
 
 Options = BaseModel | dict[str, Any] | None
@@ -144,7 +145,7 @@ def convert(
     from_: str | None = None,
     options: Options = None,
     limit: int | None = None,
-    images: Sequence[str | Path] = (),
+    images: Sequence[ImageRoot] | str | Path = (),
     allow_remote: bool = False,
     allow_private_hosts: bool = False,
     skip_empty: bool = False,
@@ -168,12 +169,13 @@ def convert(
         )
     spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     records: Iterable[Record]
+    roots: list[ImageRoot] = [images] if isinstance(images, (str, Path)) else list(images)
     if isinstance(source_or_records, (str, Path)):
-        records, schema, reread = _open(Path(source_or_records), from_, options, spec)
+        records, schema, reread, own = _open(Path(source_or_records), from_, options, spec)
+        roots = [*own, *roots]  # the export's own images first (DESIGN §6)
     else:
         records, schema = source_or_records, None
         reread = _rereader(source_or_records)
-    roots = [images] if isinstance(images, (str, Path)) else list(images)
     resolver = ImageResolver(
         roots, allow_remote=allow_remote, allow_private_hosts=allow_private_hosts
     )
@@ -193,11 +195,12 @@ def convert(
 
 def _open(
     path: Path, from_: str | None, options: Options, spec: Mapping
-) -> tuple[Iterator[Record], ExportSchema | None, Any]:
+) -> tuple[Iterator[Record], ExportSchema | None, Any, list[ImageRoot]]:
     adapter = resolve_adapter(path, from_)
     parsed = adapter.parse_options(_with_bound_fields(adapter, options, spec))
     schema = adapter.schema(path, parsed) if adapter.schema else None
-    return adapter.read(path, parsed), schema, lambda: adapter.read(path, parsed)
+    own = adapter.media_roots(path, parsed) if adapter.media_roots else []
+    return adapter.read(path, parsed), schema, lambda: adapter.read(path, parsed), own
 
 
 # Region kinds a flat export can be told to read a bound column as (Label Studio result types).

@@ -13,16 +13,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from jsonl_bridge.errors import AdapterLoadError, InputError, UnknownAdapterError, UsageError
 from jsonl_bridge.records import ExportSchema, Record
 
+if TYPE_CHECKING:
+    from jsonl_bridge.resolve import ImageRoot
+
 ENTRY_POINT_GROUP = "jsonl_bridge.adapters"
 
 BUILTIN: dict[str, str] = {
+    "cvat": "jsonl_bridge.adapters.cvat:ADAPTER",
     "label-studio": "jsonl_bridge.adapters.label_studio:ADAPTER",
 }
 
@@ -43,6 +47,8 @@ class Adapter:
     `read` must not open images. `sniff(path)` looks inside the file (extensions cannot tell a
     Label Studio .json from a doccano one) and must be cheap. `schema(source, options)` returns
     the labeling configuration's fields when the adapter can know them, else None.
+    `media_roots(source, options)` names where the export keeps its own images (a folder, or
+    `(zip, "images")`): they are searched before the user's `--images` roots.
     """
 
     name: str
@@ -51,6 +57,7 @@ class Adapter:
     summary: str
     options_model: type[BaseModel] = NoOptions
     schema: Callable[[Path, Any], ExportSchema | None] | None = None
+    media_roots: Callable[[Path, Any], list[ImageRoot]] | None = None
 
     def parse_options(self, options: BaseModel | dict[str, Any] | None) -> BaseModel:
         """Validate user options against the adapter's model; unknown keys are usage errors."""

@@ -56,6 +56,10 @@ class _Zip:
 
 _Root = _Folder | _Zip
 
+ImageRoot = str | Path | tuple[str | Path, str]
+"""A folder or zip file, or (folder or zip file, the folder inside it that holds the images):
+an export zip keeps its pictures under `images/`."""
+
 
 class ImageResolver:
     """Reads the bytes behind image references, looking only inside `roots` (folders or zip
@@ -63,7 +67,7 @@ class ImageResolver:
 
     def __init__(
         self,
-        roots: Sequence[str | Path] = (),
+        roots: Sequence[ImageRoot] = (),
         *,
         allow_remote: bool = False,
         allow_private_hosts: bool = False,
@@ -204,9 +208,15 @@ class ImageResolver:
         return data
 
 
-def _open_root(root: str | Path) -> _Root:
-    """A folder, or a zip file opened once with an index of its members."""
+def _open_root(spec: ImageRoot) -> _Root:
+    """A folder, or a zip file opened once with an index of its members (those under the
+    given inner folder, named relative to it)."""
+    root, inner = spec if isinstance(spec, tuple) else (spec, "")
+    inner = posixpath.normpath(inner.strip("/")) if inner else ""
     path = Path(root)
+    if inner and path.is_dir():
+        path = path / inner
+        root, inner = str(path), ""
     if path.is_dir():
         return _Folder(str(root), Path(os.path.abspath(path)), Path(os.path.realpath(path)))
     if not path.is_file():
@@ -225,9 +235,13 @@ def _open_root(root: str | Path) -> _Root:
     members: dict[str, zipfile.ZipInfo] = {}
     for info in archive.infolist():
         name = posixpath.normpath(info.filename.replace("\\", "/").lstrip("/"))
+        if inner:
+            if not name.startswith(inner + "/"):
+                continue
+            name = name[len(inner) + 1 :]
         if not info.is_dir() and not _escapes(name):
             members.setdefault(name, info)
-    return _Zip(str(root), archive, members)
+    return _Zip(f"{root}!{inner}" if inner else str(root), archive, members)
 
 
 def _base_holding(root: _Root, path: Path) -> Path | None:

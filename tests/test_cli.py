@@ -300,7 +300,8 @@ def test_mappings_lists_and_shows_presets() -> None:
 
 def test_adapters_lists_label_studio() -> None:
     code, out, _ = run("adapters")
-    assert code == 0 and out.startswith("label-studio")
+    names = [line.split()[0] for line in out.splitlines()]
+    assert code == 0 and names == sorted(names) and {"cvat", "label-studio"} <= set(names)
 
 
 def test_python_dash_m_is_the_same_cli(tmp_path: Path) -> None:

@@ -251,3 +251,24 @@ def test_zip_member_above_max_download_is_too_large(tmp_path: Path) -> None:
         pytest.raises(ImageTooLargeError, match="unpacks to 100000 bytes"),
     ):
         resolver.read("bomb.png")
+
+
+def test_a_root_can_be_the_images_folder_inside_an_export_zip_or_folder(tmp_path: Path) -> None:
+    """An export zip keeps its pictures under images/: (zip, "images") serves them by name,
+    and nothing outside that folder (the annotations file) is reachable."""
+    part = (UPLOADS / "6" / "6bc7734c-qc_part_01.png").read_bytes()
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.writestr("annotations.xml", "<annotations/>")
+        archive.writestr("images/sub dir/part 1.png", part)
+    with ImageResolver([(export, "images")]) as resolver:
+        assert resolver.read("sub dir/part 1.png") == part
+        with pytest.raises(ImageNotFoundError):
+            resolver.read("annotations.xml")
+        with pytest.raises(ImageRefusedError):
+            resolver.read("../annotations.xml")
+    folder = tmp_path / "unpacked"
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "p.png").write_bytes(part)
+    with ImageResolver([(folder, "images")]) as resolver:
+        assert resolver.read("p.png") == part
