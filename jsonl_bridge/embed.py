@@ -2,8 +2,9 @@
 
 The service takes JPEG, PNG or WEBP within size limits, and the model must see the pixels the
 annotator saw, since the boxes were drawn on them. Most files already qualify and are sent byte
-for byte: deciding that reads headers only, plus a cheap check that the file is complete,
-because decoding every image would dominate the run. Everything else is decoded, EXIF-transposed,
+for byte: deciding that reads headers, plus a structural check of the whole file (PNG chunk CRCs,
+JPEG markers and tables, WEBP chunks) that runs many times faster than decoding, because
+decoding every image would dominate the run. Everything else is decoded, EXIF-transposed,
 converted to 8-bit RGB(A), downscaled and re-encoded deterministically, so the same export gives
 the same JSON Lines.
 
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from jsonl_bridge._soundness import Damage, damage_of
 from jsonl_bridge.errors import BridgeError, ImageInvalidError, ImageTooLargeError
 
 if TYPE_CHECKING:
@@ -33,7 +35,6 @@ _KIND_OF_PILLOW: dict[str, ImageFormat] = {
     "PNG": "png",
     "WEBP": "webp",
 }
-_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSING = (2, 3, 4, 5, 6, 7, 8)
 """EXIF orientations that change the pixels shown (5 to 8 also swap width and height)."""
@@ -137,9 +138,37 @@ def _passes_through(
     with _pillow_errors(name, data):
         if _orientation(image, data) in _TRANSPOSING:
             return False
-        if _trailer_problem(kind, data) is not None:
-            image.load()  # the trailer looks wrong: only a full decode can tell
+    damage = damage_of(kind, data, multi_picture=image.format == "MPO")
+    if damage is not None:
+        _decode_or_refuse(image, damage, name)
     return True
+
+
+def _decode_or_refuse(image: ImageFile.ImageFile, damage: Damage, name: str) -> None:
+    """Decide on bytes the structural check found wrong, by decoding them.
+
+    A file that ends early or carries bytes after its end is sent if Pillow decodes it, as
+    before: cameras and old writers produce such files and decoders cope. Damage inside the
+    file (a CRC mismatch, a bad table or segment length, a stray marker in the entropy-coded
+    data) is refused even when Pillow decodes it: libjpeg only warns about corrupt entropy
+    data and fills in gray, Pillow does not check IDAT CRCs, so "it decodes" does not mean
+    the pixels are those the annotator saw, and stricter decoders (libpng rejects a critical
+    chunk with a bad CRC) may fail the fine-tuning job on it.
+    """
+    try:
+        image.load()
+    except (BridgeError, MemoryError):
+        raise
+    except Exception as exc:  # decoders of untrusted bytes raise many types; all mean "unusable"
+        raise ImageInvalidError(
+            f"image {name!r}: {damage.summary}; Pillow cannot decode it either "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+    if damage.fatal:
+        raise ImageInvalidError(
+            f"image {name!r}: {damage.summary} (Pillow decodes it regardless, but stricter "
+            "decoders refuse such files and its pixels may be damaged: export it again)"
+        )
 
 
 def _orientation(image: ImageFile.ImageFile, data: bytes) -> object:
@@ -165,33 +194,6 @@ def _png_has_exif(data: bytes) -> bool:
             return False
         pos += 12 + int.from_bytes(data[pos : pos + 4], "big")
     return False
-
-
-def _trailer_problem(kind: ImageFormat | None, data: bytes) -> str | None:
-    """Why the file's end does not look complete, or None. Cheap: no decoding."""
-    if kind == "jpeg":
-        if data.endswith(b"\xff\xd9", 0, _unpadded_end(data)):
-            return None
-        return "no JPEG end marker (FFD9)"
-    if kind == "png":
-        return None if data.endswith(_PNG_END) else "no PNG end chunk (IEND)"
-    if kind == "webp":
-        size = int.from_bytes(data[4:8], "little") + 8
-        return None if size == len(data) else f"RIFF header says {size} bytes, file has {len(data)}"
-    return None
-
-
-def _unpadded_end(data: bytes) -> int:
-    """The length of `data` without trailing NUL bytes (some writers pad JPEGs); reads 4 KiB
-    at a time from the end instead of copying the whole file."""
-    end = len(data)
-    while end:
-        start = max(0, end - 4096)
-        kept = len(data[start:end].rstrip(b"\0"))
-        if kept:
-            return start + kept
-        end = start
-    return 0
 
 
 def _reencode(data: bytes, spec: ImagesSpec, name: str) -> EmbeddedImage:
@@ -309,7 +311,9 @@ def _looks_like(data: bytes) -> str:
         return "not an image (empty)"
     kind = _sniff(data)
     if kind is not None:
-        return f"truncated or corrupt: a {kind.upper()} header that cannot be read"
+        damage = damage_of(kind, data)
+        found = f" ({damage.what})" if damage else ""
+        return f"truncated or corrupt: a {kind.upper()} header that cannot be read{found}"
     return f"not an image (starts with {data[:8]!r})"
 
 
@@ -327,6 +331,6 @@ def _pillow_errors(name: str, data: bytes) -> Iterator[None]:
             f"image {name!r}: {exc} (the limit is PIL.Image.MAX_IMAGE_PIXELS)"
         ) from exc
     except Exception as exc:  # decoders of untrusted bytes raise many types; all mean "unusable"
-        problem = _trailer_problem(_sniff(data), data)
-        what = f"truncated or corrupt: {problem};" if problem else "corrupt or unsupported:"
+        damage = damage_of(_sniff(data), data)
+        what = f"{damage.summary};" if damage else "corrupt or unsupported:"
         raise ImageInvalidError(f"image {name!r}: {what} {type(exc).__name__}: {exc}") from exc

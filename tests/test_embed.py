@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,21 @@ def gradient(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
     blue = Image.new("L", size, 60)
     blue.paste(255, (0, 0, width // 3, height // 4))
     return Image.merge("RGB", (red, green, blue)).convert(mode)
+
+
+def noisy_gradient(size: tuple[int, int], seed: int = 1) -> Image.Image:
+    """A gradient with seeded noise: compresses like a photograph, unlike a plain gradient."""
+    width, height = size
+    noise = Image.frombytes("RGB", size, random.Random(seed).randbytes(width * height * 3))
+    return Image.blend(gradient(size), noise, 0.25)
+
+
+def decodes(data: bytes) -> bool:
+    try:
+        Image.open(io.BytesIO(data)).load()
+    except Exception:
+        return False
+    return True
 
 
 def mean_difference(a: Image.Image, b: Image.Image) -> float:
@@ -153,6 +169,70 @@ def test_multi_picture_jpeg_passes_through_as_jpeg() -> None:
     assert not result.reencoded
     assert result.mime == "image/jpeg"
     assert sent_bytes(result) == data
+
+
+def progressive_or_restarts(options: dict[str, object]) -> bytes:
+    data = encode(noisy_gradient((96, 64)), "JPEG", quality=90, **options)
+    if "restart_marker_blocks" in options or "restart_marker_rows" in options:
+        if b"\xff\xdd" not in data:  # this Pillow ignored the option
+            pytest.skip("Pillow cannot write restart markers")
+        assert any(bytes([0xFF, 0xD0 + n]) in data for n in range(8))
+    return data
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"progressive": True},
+        {"progressive": True, "subsampling": 0},
+        {"restart_marker_blocks": 1},
+        {"restart_marker_rows": 1},
+        {"progressive": True, "restart_marker_blocks": 3},
+        {"optimize": True, "subsampling": 2},
+    ],
+    ids=str,
+)
+@pytest.mark.usefixtures("no_decoding")
+def test_progressive_and_restart_jpegs_pass_through(options: dict[str, object]) -> None:
+    data = progressive_or_restarts(options)
+    result = embed_image(data, ImagesSpec(), name="scans.jpg")
+    assert not result.reencoded
+    assert sent_bytes(result) == data
+
+
+@pytest.mark.usefixtures("no_decoding")
+def test_fill_bytes_before_a_jpeg_marker_pass_through() -> None:
+    data = encode(gradient((32, 24)), "JPEG")
+    data = data[:-2] + b"\xff\xff\xff\xd9"  # 0xFF fill bytes may precede any marker
+    assert not embed_image(data, ImagesSpec(), name="fill.jpg").reencoded
+
+
+def without_segments(data: bytes, marker: int) -> bytes:
+    """`data` without its `marker` segments before the first scan."""
+    pos, kept = 2, [data[:2]]
+    while data[pos + 1] != 0xDA:
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if data[pos + 1] != marker:
+            kept.append(data[pos:end])
+        pos = end
+    return b"".join([*kept, data[pos:]])
+
+
+@pytest.mark.usefixtures("no_decoding")
+def test_motion_jpeg_frame_without_huffman_tables_passes_through() -> None:
+    # libjpeg supplies the standard tables a sequential JPEG omits (Motion-JPEG frames do);
+    # Pillow writes those very tables unless it optimizes them.
+    data = without_segments(encode(gradient((32, 24)), "JPEG"), 0xC4)
+    assert b"\xff\xc4" not in data
+    assert not embed_image(data, ImagesSpec(), name="frame.jpg").reencoded
+
+
+def test_progressive_jpeg_without_huffman_tables_is_invalid() -> None:
+    # For progressive JPEGs libjpeg has no standard tables to fall back on.
+    data = encode(gradient((32, 24)), "JPEG", progressive=True)
+    data = without_segments(data, 0xC4)
+    with pytest.raises(ImageInvalidError, match=r"^image 'p\.jpg': corrupt: .*not defined"):
+        embed_image(data, ImagesSpec(), name="p.jpg")
 
 
 # --- re-encoding ---------------------------------------------------------------------------
@@ -441,6 +521,137 @@ def test_damaged_bytes_only_ever_raise_image_errors(data: bytes) -> None:
         assert str(exc).startswith("image 'fuzz': ")
     else:
         sent_image(result)  # its data URL holds an image of the declared type and size
+
+
+# --- corrupt files: the structural checks of what passes through ---------------------------
+
+
+def test_png_with_flipped_idat_bytes_is_invalid() -> None:
+    # The reviewer's case: a 640x480 noise PNG with bytes 5000-5399 inverted.
+    noise = Image.frombytes("RGB", (640, 480), random.Random(1).randbytes(640 * 480 * 3))
+    data = bytearray(encode(noise, "PNG"))
+    for k in range(5000, 5400):
+        data[k] ^= 0xFF
+    assert not decodes(bytes(data))  # Pillow: "broken data stream"
+    with pytest.raises(
+        ImageInvalidError,
+        match=r"^image 'scans/x\.png': corrupt: chunk 'IDAT' at byte \d+: CRC mismatch; "
+        "Pillow cannot decode it either",
+    ):
+        embed_image(bytes(data), ImagesSpec(), name="scans/x.png")
+
+
+@pytest.mark.parametrize("fill", [0x55, 0x00, 0xFF])
+def test_jpeg_with_overwritten_bytes_is_invalid(fill: int) -> None:
+    # The reviewer's case: bytes 600-900 of a 640x480 JPEG overwritten (its scan header
+    # starts at 609).
+    data = bytearray(encode(gradient((640, 480)), "JPEG"))
+    assert data.index(b"\xff\xda") in range(600, 900)
+    data[600:900] = bytes([fill]) * 300
+    assert not decodes(bytes(data))
+    with pytest.raises(ImageInvalidError, match=r"^image 'camera/x\.jpg': (truncated or )?corrupt"):
+        embed_image(bytes(data), ImagesSpec(), name="camera/x.jpg")
+
+
+def test_damage_pillow_decodes_regardless_is_still_refused() -> None:
+    # A wrong IEND CRC: Pillow never reads it, libpng refuses the file.
+    data = encode(gradient((32, 24)), "PNG")
+    data = data[:-1] + bytes([data[-1] ^ 1])
+    assert decodes(data)
+    with pytest.raises(
+        ImageInvalidError,
+        match=r"^image 'a\.png': corrupt: chunk 'IEND' at byte \d+: CRC mismatch "
+        r"\(Pillow decodes it regardless",
+    ):
+        embed_image(data, ImagesSpec(), name="a.png")
+
+
+def test_stray_marker_in_jpeg_scan_is_refused() -> None:
+    # libjpeg only warns about a restart marker where no restart interval was set, and fills
+    # the rest of the scan with gray: Pillow decodes it, the pixels are wrong.
+    data = encode(noisy_gradient((64, 48)), "JPEG", quality=90)
+    stuffed = data.index(b"\xff\x00", data.index(b"\xff\xda"))
+    data = data[:stuffed] + b"\xff\xd3" + data[stuffed + 2 :]
+    with pytest.raises(ImageInvalidError, match=r"^image 'r\.jpg': corrupt: .*FFD3"):
+        embed_image(data, ImagesSpec(), name="r.jpg")
+
+
+def test_webp_with_a_bad_alpha_header_is_invalid() -> None:
+    # Pillow opens it, libwebp fails on the pixels: no checksum, but the header is checked.
+    image = gradient((32, 24), "RGBA")
+    image.putalpha(Image.linear_gradient("L").resize((32, 24)))
+    data = encode(image, "WEBP")
+    alpha = data.index(b"ALPH") + 8
+    data = data[:alpha] + bytes([data[alpha] | 0x02]) + data[alpha + 1 :]  # method 2: unknown
+    assert Image.open(io.BytesIO(data)).mode == "RGBA"
+    assert not decodes(data)
+    with pytest.raises(ImageInvalidError, match=r"^image 'a\.webp': corrupt: chunk 'ALPH'"):
+        embed_image(data, ImagesSpec(), name="a.webp")
+
+
+PNG_FOR_FLIPS = {
+    mode: encode(noisy_gradient((48, 32)).convert(mode), "PNG") for mode in ("RGB", "RGBA")
+}
+PNG_BYTES = range(8, min(map(len, PNG_FOR_FLIPS.values())))
+"""Every byte after the signature: a chunk's length, type, data or CRC."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mode=st.sampled_from(sorted(PNG_FOR_FLIPS)),
+    flips=st.lists(
+        st.tuples(st.sampled_from(PNG_BYTES), st.integers(1, 255)),
+        min_size=1,
+        max_size=4,
+        unique_by=lambda flip: flip[0],
+    ),
+)
+def test_any_flipped_png_byte_is_invalid(mode: str, flips: list[tuple[int, int]]) -> None:
+    # The CRCs cover chunk types and data, and a damaged length derails the walk onto bytes
+    # whose "CRC" does not match: no damage goes unseen.
+    data = bytearray(PNG_FOR_FLIPS[mode])
+    for position, mask in flips:
+        data[position] ^= mask
+    with pytest.raises(ImageInvalidError, match=r"^image 'flipped\.png': (truncated or )?corrupt"):
+        embed_image(bytes(data), ImagesSpec(), name="flipped.png")
+
+
+JPEG_OPTIONS: list[dict[str, object]] = [
+    {},
+    {"progressive": True},
+    {"restart_marker_blocks": 2},
+    {"subsampling": 0, "optimize": True},
+]
+
+
+def damaged(data: bytes, rng: random.Random, end: int) -> bytes:
+    """`data` with 1 to 4 bytes before `end` inverted or replaced."""
+    out = bytearray(data)
+    for _ in range(rng.choice([1, 1, 2, 4])):
+        position = rng.randrange(2, end)
+        out[position] = out[position] ^ 0xFF if rng.random() < 0.5 else rng.randrange(256)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("where", ["headers", "anywhere"])
+@pytest.mark.parametrize("options", JPEG_OPTIONS, ids=str)
+def test_whatever_jpeg_passes_decodes(options: dict[str, object], where: str) -> None:
+    """Random damage either raises ImageInvalidError or gives bytes Pillow decodes: an
+    undecodable file is never sent."""
+    source = encode(noisy_gradient((96, 64)), "JPEG", quality=90, **options)
+    end = source.index(b"\xff\xda") + 14 if where == "headers" else len(source)
+    rng = random.Random(f"{where} {options}")
+    refused = 0
+    for _ in range(250):
+        data = damaged(source, rng, end)
+        try:
+            result = embed_image(data, ImagesSpec(), name="fuzz.jpg")
+        except ImageError as exc:  # ImageTooLargeError too, where a damaged size is huge
+            assert str(exc).startswith("image 'fuzz.jpg': ")
+            refused += isinstance(exc, ImageInvalidError)
+        else:
+            assert decodes(sent_bytes(result)), data
+    assert refused >= 5  # damage was caught, not all of it harmless
 
 
 def test_importing_the_module_does_not_import_pillow() -> None:
