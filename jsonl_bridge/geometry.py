@@ -82,11 +82,22 @@ def ellipse_envelope(cx: float, cy: float, rx: float, ry: float, rotation: float
 
 def has_box(shape: Mapping[str, Any]) -> bool:
     """Does a region (a `Region.model_dump()` dict) have an area to box? Not bare key points,
-    not choices or texts, not a brush mask with nothing painted."""
+    not choices or texts, not a mask with nothing painted (its adapter found no bbox)."""
     if shape.get("type") not in BOXED_KINDS:
         return False
-    empty_brush = shape.get("encoding") == "ls-rle" and "bbox" in shape and shape["bbox"] is None
-    return not empty_brush
+    return not _empty_mask(shape)
+
+
+DECODED_MASKS = frozenset({"ls-rle", "cvat-rle"})
+"""Mask encodings whose adapters decode the painted pixels into `bbox` (None: none painted)."""
+
+
+def _empty_mask(shape: Mapping[str, Any]) -> bool:
+    return (
+        shape.get("type") == "mask"
+        and shape.get("encoding") in DECODED_MASKS
+        and shape.get("bbox") is None
+    )
 
 
 def envelope(shape: Mapping[str, Any]) -> Rect:
@@ -112,9 +123,9 @@ def envelope(shape: Mapping[str, Any]) -> Rect:
         if bbox is not None:
             x1, y1, x2, y2 = bbox
             return x1, y1, x2, y2
-        if shape.get("encoding") == "ls-rle" and "bbox" in shape:
-            # the adapter computes a brush's box; None means nothing was painted (left/top/
-            # width/height are the whole image there, never the mask's box)
+        if _empty_mask(shape):
+            # a decoded mask without a box has nothing painted (for a Label Studio brush,
+            # left/top/width/height are the whole image, never the mask's box)
             raise ValueError("an empty mask has no box")
         # A pixel run covers [left, left + width): the right edge is left + width.
         left, top = shape.get("left", 0), shape.get("top", 0)

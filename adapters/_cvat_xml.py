@@ -1,0 +1,178 @@
+"""Safe, streaming reading of one CVAT XML document: the top-level elements, one at a time.
+
+Safety: a DTD is the only place where entities (billion laughs, external files) can be
+declared, and it can only stand before the root element. So the prolog is read first with
+defusedxml's parser (`forbid_dtd`, `forbid_entities`, `forbid_external`) up to the root's
+start tag, and a DTD or entity refuses the whole file. Only then is the document streamed
+with the C `iterparse`: with no DTD, any entity other than the five predefined ones is a
+well-formedness error there. (defusedxml's own `iterparse` runs the pure-Python parser: on
+its own about twice the time of the C one, most of what a whole conversion may take.)
+
+Streaming: each child of `<annotations>` (`<version>`, `<meta>`, every `<image>` and
+`<track>`) is yielded complete, then dropped from the tree, so memory holds one image or
+track (and the parser's read-ahead) at a time, never the document.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import IO, Any
+from xml.etree.ElementTree import Element, ParseError, iterparse
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
+
+from jsonl_bridge.errors import InputError
+
+ROOT = "annotations"
+TOP_LEVEL = frozenset({"version", "meta", "image", "track"})
+_CHUNK = 64 * 1024
+
+Opener = Callable[[], AbstractContextManager[IO[bytes]]]
+
+
+@dataclass(frozen=True)
+class Head:
+    """What the start of a document says: its root element and `<version>` (when seen)."""
+
+    root: str | None
+    version: str | None = None
+
+
+class _Stop(Exception):
+    pass
+
+
+class _HeadTarget:
+    """Parser target that records the root and the `<version>` text, then stops."""
+
+    def __init__(self, want_version: bool):
+        self.want_version = want_version
+        self.root: str | None = None
+        self.version: str | None = None
+        self._depth = 0
+        self._text: list[str] | None = None
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self._depth += 1
+        if self._depth == 1:
+            self.root = tag
+            if not self.want_version or tag != ROOT:
+                raise _Stop
+        elif self._depth == 2:
+            if tag != "version":
+                raise _Stop
+            self._text = []
+
+    def end(self, tag: str) -> None:
+        if self._depth == 2 and self._text is not None:
+            self.version = "".join(self._text).strip()
+            raise _Stop
+        self._depth -= 1
+
+    def data(self, text: str) -> None:
+        if self._text is not None:
+            self._text.append(text)
+
+    def close(self) -> None:
+        return None
+
+
+def read_head(stream: IO[bytes], where: str, *, want_version: bool, limit: int | None) -> Head:
+    """Parse the start of `stream` safely up to the root start tag (and `<version>` when
+    `want_version`), reading at most `limit` bytes (None: as far as it takes).
+
+    InputError for a DTD, an entity declaration or reference, or malformed XML.
+    """
+    target = _HeadTarget(want_version)
+    parser = DefusedXMLParser(
+        target=target, forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
+    read = 0
+    try:
+        while limit is None or read < limit:
+            chunk = stream.read(_CHUNK if limit is None else min(_CHUNK, limit - read))
+            if not chunk:
+                if read:
+                    parser.close()  # raises: the root never started
+                break
+            read += len(chunk)
+            parser.feed(chunk)
+    except _Stop:
+        pass
+    except DefusedXmlException as exc:
+        raise InputError(
+            f"refused: the XML has a DTD or entity declarations ({type(exc).__name__}); "
+            "CVAT exports have none, and they are not parsed for safety",
+            where=where,
+        ) from exc
+    except ParseError as exc:
+        raise InputError(_parse_message(exc), where=_at(where, exc)) from exc
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise InputError(f"cannot read: {exc}", where=where) from exc
+    return Head(target.root, target.version)
+
+
+def top_level(opener: Opener, where: str) -> Generator[Element, None, None]:
+    """Each complete `<version>`, `<meta>`, `<image>` and `<track>` child of `<annotations>`,
+    in document order. The caller must be done with an element before asking for the next.
+
+    Only start events are asked for (half the events of start+end, as cheap as a bare
+    iterparse): an element is complete once the next top-level element starts, or at the end
+    of the document. The tree builder appends an element to its parent when it starts, so
+    "top-level" is "a child of the root"; what precedes the current element is then dropped
+    from the root, so the tree never holds more than the elements not yet handed out.
+    """
+    with _reading(where), opener() as stream:
+        head = read_head(stream, where, want_version=False, limit=None)
+    if head.root is None:
+        raise InputError("empty file: no XML element", where=where)
+    if head.root != ROOT:
+        raise InputError(
+            f"not a CVAT XML: the root element is <{head.root}>, not <{ROOT}>", where=where
+        )
+    with _reading(where), opener() as stream:
+        root: Element | None = None
+        pending: Element | None = None
+        try:
+            for _, element in iterparse(stream, events=("start",)):
+                if root is None:
+                    root = element
+                elif element.tag in TOP_LEVEL and element in root:
+                    if pending is not None:
+                        yield pending
+                    while root[0] is not element:
+                        del root[0]  # the element handed out, unknown siblings
+                    pending = element
+        except ParseError as exc:
+            raise InputError(_parse_message(exc), where=_at(where, exc)) from exc
+        if pending is not None:
+            yield pending
+
+
+class _reading(AbstractContextManager[None]):
+    """Turn I/O and zip errors while reading into InputError naming the document."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if isinstance(exc, (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError)):
+            detail = getattr(exc, "strerror", None) or str(exc)
+            raise InputError(f"cannot read: {detail}", where=self.where) from exc
+
+
+def _parse_message(exc: ParseError) -> str:
+    text = str(exc)
+    if text.startswith(("no element found", "unclosed token")):
+        return f"truncated or malformed XML: {text}"
+    return f"malformed XML: {text}"
+
+
+def _at(where: str, exc: ParseError) -> str:
+    line = exc.position[0] if getattr(exc, "position", None) else None
+    return f"{where}:{line}" if line else where
