@@ -185,22 +185,20 @@ def parse_points(text: str | None) -> list[tuple[float, float]]:
     return found
 
 
-def _polygon(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
-    region.update(field="polygons", points=parse_points(a.get("points")))
-    polygon: Region = _POLYGON(region)
-    return polygon
+def _point_list(field: str, validate: Callable[[Fields], Any]) -> Callable[..., Region]:
+    """The reader of a shape that is only a list of points (polygon, polyline, points)."""
+
+    def read(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
+        region.update(field=field, points=parse_points(a.get("points")))
+        shape: Region = validate(region)
+        return shape
+
+    return read
 
 
-def _polyline(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
-    region.update(field="polylines", points=parse_points(a.get("points")))
-    polyline: Region = _POLYLINE(region)
-    return polyline
-
-
-def _points(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
-    region.update(field="points", points=parse_points(a.get("points")))
-    points: Region = _POINTS(region)
-    return points
+_polygon = _point_list("polygons", _POLYGON)
+_polyline = _point_list("polylines", _POLYLINE)
+_points = _point_list("points", _POINTS)
 
 
 def _mask(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:

@@ -476,12 +476,19 @@ def test_folder_input_finds_the_xml_by_its_root(tmp_path: Path) -> None:
     assert found[0].source.file == str(tmp_path / "export.xml")
 
 
-def test_zip_input_equals_the_folder(tmp_path: Path) -> None:
+def export_zip(tmp_path: Path) -> Path:
+    """The datumaro CVAT-for-images export packed as CVAT's download zip names it."""
     archive = tmp_path / "task_export.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
         out.write(IMAGES_DIR / "default.xml", "annotations.xml")
         for image in sorted((IMAGES_DIR / "images").iterdir()):
             out.write(image, f"images/{image.name}")
+    return archive
+
+
+def test_zip_input_equals_the_folder(tmp_path: Path) -> None:
+    archive = export_zip(tmp_path)
+    with zipfile.ZipFile(archive, "a") as out:
         out.writestr("images/readme.xml", "<other/>")
     zipped, folder = records(archive), records(IMAGES_DIR)
     assert [r.id for r in zipped] == [r.id for r in folder]
@@ -833,11 +840,7 @@ def _gemini(xtl: float, ytl: float, xbr: float, ybr: float) -> list[int]:
 def test_qc_defects_converts_the_export_zip_with_its_own_images(tmp_path: Path) -> None:
     from jsonl_bridge import convert
 
-    archive = tmp_path / "task_export.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
-        out.write(IMAGES_DIR / "default.xml", "annotations.xml")
-        for image in sorted((IMAGES_DIR / "images").iterdir()):
-            out.write(image, f"images/{image.name}")
+    archive = export_zip(tmp_path)
     conversion = convert(archive, "qc-defects")
     answers = {}
     for example in conversion:

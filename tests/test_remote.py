@@ -221,20 +221,18 @@ def test_streamed_body_above_the_cap(server: Server) -> None:
     fetcher.close()
 
 
-def test_a_silent_server_times_out(server: Server) -> None:
-    fetcher = RemoteFetcher(allow_private_hosts=True, timeout=0.5, max_bytes=100_000)
+@pytest.mark.parametrize(
+    ("path", "timeout", "message"),
+    [
+        ("/slow", 0.5, "timed out after 0.5s"),  # silent: the per-operation timeout
+        ("/drip", 0.1, "timed out after 0.6s"),  # a byte at a time: the overall deadline
+    ],
+)
+def test_slow_servers_time_out(server: Server, path: str, timeout: float, message: str) -> None:
+    fetcher = RemoteFetcher(allow_private_hosts=True, timeout=timeout, max_bytes=100_000)
     start = time.monotonic()
-    with pytest.raises(ImageFetchError, match=r"timed out after 0.5s"):
-        fetcher.fetch(server.url("/slow"))
-    assert time.monotonic() - start < 1.2
-    fetcher.close()
-
-
-def test_a_dripping_server_hits_the_deadline(server: Server) -> None:
-    fetcher = RemoteFetcher(allow_private_hosts=True, timeout=0.1, max_bytes=100_000)
-    start = time.monotonic()
-    with pytest.raises(ImageFetchError, match=r"timed out after 0.6s"):
-        fetcher.fetch(server.url("/drip"))
+    with pytest.raises(ImageFetchError, match=message):
+        fetcher.fetch(server.url(path))
     assert time.monotonic() - start < 1.2
     fetcher.close()
 
