@@ -97,6 +97,9 @@ def field_value(regions: list[Region], declared: FieldSchema | None) -> Any:
         labels = [label for r in regions if isinstance(r, Choice) for label in r.labels]
         multiple = declared is not None and declared.multiple
         return labels[0] if len(labels) == 1 and not multiple else labels
+    if kind == "tag":  # a whole-image label (CVAT tags): a classification, like a choice
+        tags = [r.label for r in regions if isinstance(r, Tag)]
+        return tags[0] if len(tags) == 1 else tags
     if kind == "taxonomy":
         return [" / ".join(path) for r in regions if isinstance(r, Taxonomy) for path in r.paths]
     if kind == "text":
@@ -119,11 +122,18 @@ def _number(value: float) -> int | float:
 
 
 def single_label(groups: dict[str, list[Region]]) -> str | None:
-    """The classification label when unambiguous: one choice field holding one label."""
-    choices = [regions for regions in groups.values() if regions[0].type == "choice"]
+    """The classification label when unambiguous: one choice (or tag) field holding one
+    label."""
+    choices = [regions for regions in groups.values() if regions[0].type in ("choice", "tag")]
     if len(choices) != 1:
         return None
-    labels = [label for r in choices[0] if isinstance(r, Choice) for label in r.labels]
+    labels = [
+        label
+        for r in choices[0]
+        for label in (
+            r.labels if isinstance(r, Choice) else [r.label] if isinstance(r, Tag) else []
+        )
+    ]
     return labels[0] if len(labels) == 1 else None
 
 

@@ -137,7 +137,7 @@ def classification_fields(schema: ExportSchema, bindings: Bindings) -> list[Fiel
     choice field, else every label-bearing field."""
     for target in bindings.values():
         field = schema.fields.get(target) if isinstance(target, str) else None
-        if field is not None and field.kind == "choice":
+        if field is not None and field.kind in ("choice", "tag"):
             return [field]
     choices = [f for f in schema.fields.values() if f.kind == "choice"]
     if len(choices) == 1:

@@ -864,3 +864,25 @@ def test_byte_order_marks_and_utf16_are_read(tmp_path: Path, encoding: str) -> N
     path.write_bytes(text.encode(encoding))
     assert [r.id for r in records(path)] == ["café.jpg"]
     assert sniff(path)
+
+
+def test_whole_image_tags_work_with_a_classification_preset(tmp_path: Path) -> None:
+    """MANIFEST: parts 1-3 are tagged defective, part 4 ok, part 5 has nothing (rejected as
+    having no result, not written as an empty answer)."""
+    from jsonl_bridge import convert
+
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "version: 1\nextends: email-classification\n"
+        "labels: {allowed: [defective, ok], unknown: keep}\n"  # boxes keep their labels
+        "user:\n  - text: Is this part defective?\n  - image: '{{ image }}'\n"
+    )
+    conversion = convert(IMAGES_DIR, mapping)
+    answers = {e.id: e.messages[-1].content[0].text for e in conversion}  # type: ignore[union-attr]
+    assert answers == {
+        "part_0001.jpg": "Classification: defective",
+        "part_0002.jpg": "Classification: defective",
+        "part_0003.jpg": "Classification: defective",
+        "part_0004.jpg": "Classification: ok",
+    }
+    assert {r.id: r.reason for r in conversion.rejects} == {"part_0005.jpg": "empty"}
