@@ -195,12 +195,12 @@ def convert(
     ] = False,
 ) -> None:
     """Convert an export into training JSON Lines."""
-    media = _RunOptions(images or [], allow_remote, allow_private_hosts, skip_empty)
+    run = _RunOptions(images or [], allow_remote, allow_private_hosts, skip_empty)
     _keep_large_blocks()
     try:
         with _stdout(strict):
             _convert(
-                source, from_, option, mapping, output, rejects, strict, split, seed, limit, media
+                source, from_, option, mapping, output, rejects, strict, split, seed, limit, run
             )
     except BridgeError as exc:
         _fail(exc)
@@ -231,6 +231,8 @@ def _keep_large_blocks() -> None:
 
 @dataclass(frozen=True)
 class _RunOptions:
+    """The convert flags about images and empty annotations, passed on as one."""
+
     images: list[Path]
     allow_remote: bool
     allow_private_hosts: bool
@@ -248,7 +250,7 @@ def _convert(
     split: str | None,
     seed: int,
     limit: int | None,
-    media: _RunOptions,
+    run: _RunOptions,
 ) -> None:
     from jsonl_bridge import pipeline, writer
 
@@ -272,10 +274,10 @@ def _convert(
             from_=adapter_name,
             options=options,
             limit=limit,
-            images=media.images,
-            allow_remote=media.allow_remote,
-            allow_private_hosts=media.allow_private_hosts,
-            skip_empty=media.skip_empty,
+            images=run.images,
+            allow_remote=run.allow_remote,
+            allow_private_hosts=run.allow_private_hosts,
+            skip_empty=run.skip_empty,
         )
         examples = _Stream(_progress(iter(conversion), "examples"), conversion)
         try:

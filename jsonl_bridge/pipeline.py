@@ -24,7 +24,7 @@ from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter, detect_adapter, get_adapter
 from jsonl_bridge.render import Renderer, infer_schema
 from jsonl_bridge.report import Reject, Report
-from jsonl_bridge.resolve import ImageRoot
+from jsonl_bridge.resolve import ImageResolver, ImageRoot
 from jsonl_bridge.select import candidates, select
 
 Options = BaseModel | dict[str, Any] | None
@@ -160,8 +160,6 @@ def convert(
     and unreadable inputs raise before the first example; per-task problems are collected in
     `Conversion.rejects` while you iterate.
     """
-    from jsonl_bridge.resolve import ImageResolver
-
     if allow_private_hosts and not allow_remote:
         raise UsageError(
             "--allow-private-hosts (allow_private_hosts) only widens --allow-remote "

@@ -339,3 +339,44 @@ def test_a_clean_part_is_a_negative_example_unless_skip_empty(tmp_path: Path) ->
     skipped, conversion = convert_qc(export, skip_empty=True)
     assert "31" not in skipped and set(skipped) == set(examples) - {"31"}
     assert conversion.report.skipped_empty == 1 and "31" not in {r.id for r in conversion.rejects}
+
+
+def test_an_image_is_read_and_encoded_once_per_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qwen boxes need the size as sent while rendering, and the mapping sends the image
+    twice: still one read and one encoding of each task's image."""
+    from jsonl_bridge import embed, resolve
+
+    reads: list[str] = []
+    encodings: list[str] = []
+    real_read, real_embed = resolve.ImageResolver.read, embed.embed_image
+
+    def counting_read(self: Any, uri: str) -> bytes:
+        reads.append(uri)
+        return real_read(self, uri)
+
+    def counting_embed(data: bytes, spec: Any, *, name: str) -> Any:
+        encodings.append(name)
+        return real_embed(data, spec, name=name)
+
+    monkeypatch.setattr(resolve.ImageResolver, "read", counting_read)
+    monkeypatch.setattr(embed, "embed_image", counting_embed)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "version: 1\nextends: qc-defects\nselect: first\n"
+        "user:\n  - image: '{{ image }}'\n  - image: '{{ image }}'\n"
+        "assistant: \"{{ regions | boxes('qwen') }}\"\n"
+    )
+    conversion = jb.convert(QC / "export.json", mapping, images=QC_ROOTS, limit=2)
+    examples = {e.id: e for e in conversion}
+    assert sorted(examples) == ["27", "28"]
+    assert (
+        reads
+        == encodings
+        == [
+            "/data/upload/6/6bc7734c-qc_part_01.png",
+            "/data/upload/6/78f12596-qc_part_02.png",
+        ]
+    )
+    assert conversion.report.images_embedded == 4  # two parts a task, from one encoding
