@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import operator
 import re
-import zlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+
+from isal.isal_zlib import crc32
 
 if TYPE_CHECKING:
     from jsonl_bridge.mapping import ImageFormat
@@ -78,7 +79,7 @@ def _check_png(data: bytes) -> None:
             raise Damage(f"{where} runs past the end of the file", cut=not data.endswith(_PNG_END))
         # The CRC covers the type too: a damaged type, or a damaged length that lands the walk
         # inside other data, cannot match it but by a 1 in 2**32 chance.
-        if zlib.crc32(view[pos + 4 : stop]) != int.from_bytes(data[stop : stop + 4], "big"):
+        if crc32(view[pos + 4 : stop]) != int.from_bytes(data[stop : stop + 4], "big"):
             raise Damage(f"{_png_chunk(data, pos)}: CRC mismatch")
         if chunk == b"IDAT":
             if idat_done:  # libpng: "Too many IDATs found"

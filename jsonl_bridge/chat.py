@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from jsonl_bridge.records import Source
 
@@ -22,6 +22,21 @@ class TextPart(_Frozen):
 
 class ImageURL(_Frozen):
     url: str
+    _plain_base64: bool = PrivateAttr(default=False)
+
+    @classmethod
+    def embedded(cls, url: str) -> ImageURL:
+        """A data URL made by embedding: `data:<mime>;base64,` and pybase64's output, which
+        the writer copies into the line without checking its alphabet again (the check
+        reads every byte; images are most of the output)."""
+        made = cls(url=url)
+        made._plain_base64 = True
+        return made
+
+    @property
+    def plain_base64(self) -> bool:
+        """Made by `embedded`: JSON needs no escaping in it."""
+        return self._plain_base64
 
 
 class ImagePart(_Frozen):

@@ -61,7 +61,7 @@ class TaskImages:
                 out.append(message)
                 continue
             parts: list[Part] = [
-                ImagePart(image_url=ImageURL(url=self._url(part.image_url.url)))
+                ImagePart(image_url=ImageURL.embedded(self._url(part.image_url.url)))
                 if isinstance(part, ImagePart)
                 else part
                 for part in message.content

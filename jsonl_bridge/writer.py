@@ -12,14 +12,14 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import pybase64
 
-from jsonl_bridge.chat import Example
+from jsonl_bridge.chat import Example, ImagePart
 from jsonl_bridge.errors import OutputError, UsageError
 from jsonl_bridge.report import Reject, Report
 
@@ -28,24 +28,43 @@ if TYPE_CHECKING:
 
 
 def dumps_line(obj: dict[str, Any]) -> bytes:
-    """One JSON Lines line: the service's own formatting, UTF-8, no ASCII escaping.
+    """One JSON Lines line: the service's own formatting, UTF-8, no ASCII escaping."""
+    return b"".join(line_chunks(obj))
+
+
+def example_chunks(example: Example) -> list[bytes]:
+    """An example's line in pieces (written one after the other, a megabyte-sized image is
+    not copied once more to join them). Data URLs made by embedding go in unchecked."""
+    plain = {
+        id(part.image_url.url)
+        for message in example.messages
+        if isinstance(message.content, list)
+        for part in message.content
+        if isinstance(part, ImagePart) and part.image_url.plain_base64
+    }
+    return line_chunks(example.to_json_dict(), plain)
+
+
+def line_chunks(obj: dict[str, Any], plain: Set[int] = frozenset()) -> list[bytes]:
+    """`dumps_line` in pieces. `plain`: ids of URL strings in `obj` known to be plain
+    base64 data URLs.
 
     Embedded images are most of the bytes, and json.dumps escapes a long string at about
     100 MB/s: a base64 data URL (nothing in it to escape) is spliced in after encoding the
     rest, which gives the same bytes several times faster.
     """
-    urls: list[str] = []
-    text = json.dumps(_with_placeholders(obj, urls), ensure_ascii=False)
+    urls: list[bytes] = []
+    text = json.dumps(_with_placeholders(obj, urls, plain), ensure_ascii=False)
     if not urls:
-        return (text + "\n").encode("utf-8")
+        return [(text + "\n").encode("utf-8")]
     pieces = text.split(_PLACEHOLDER)
     if len(pieces) != len(urls) + 1:  # the placeholder also occurs in the data: no splicing
-        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+        return [(json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")]
     chunks = [pieces[0].encode("utf-8")]
     for url, piece in zip(urls, pieces[1:], strict=True):
-        chunks += (url.encode("ascii"), piece.encode("utf-8"))
-    chunks.append(b"\n")
-    return b"".join(chunks)
+        chunks += (url, piece.encode("utf-8"))
+    chunks[-1] += b"\n"
+    return chunks
 
 
 _MARK = "\x00jsonl_bridge:data-url\x00"
@@ -54,31 +73,36 @@ _PLACEHOLDER = json.dumps(_MARK)[1:-1]
 """The mark as json.dumps writes it."""
 
 
-def _with_placeholders(obj: Any, urls: list[str]) -> Any:
-    """`obj` with every spliceable data URL replaced by the mark, collected in order."""
+def _with_placeholders(obj: Any, urls: list[bytes], plain: Set[int]) -> Any:
+    """`obj` with every spliceable data URL replaced by the mark, collected (as the bytes
+    to write) in order."""
     if isinstance(obj, dict):
-        if set(obj) == {"url"} and _spliceable(obj["url"]):
-            urls.append(obj["url"])
+        if set(obj) == {"url"} and (spliced := _spliceable(obj["url"], plain)) is not None:
+            urls.append(spliced)
             return {"url": _MARK}
-        return {key: _with_placeholders(value, urls) for key, value in obj.items()}
+        return {key: _with_placeholders(value, urls, plain) for key, value in obj.items()}
     if isinstance(obj, list):
-        return [_with_placeholders(item, urls) for item in obj]
+        return [_with_placeholders(item, urls, plain) for item in obj]
     return obj
 
 
-def _spliceable(url: Any) -> bool:
-    """A base64 data URL, which JSON writes as it is (checking the alphabet with pybase64 runs
-    at GB/s; a per-character Python check would cost more than the escaping it saves)."""
-    if not isinstance(url, str):
-        return False
+def _spliceable(url: Any, plain: Set[int]) -> bytes | None:
+    """A base64 data URL's bytes, which JSON writes as they are, else None (checking the
+    alphabet with pybase64 runs at GB/s; a per-character Python check would cost more than
+    the escaping it saves). The payload is checked in place, not copied out."""
+    if not isinstance(url, str) or not url.isascii():
+        return None
+    if id(url) in plain:
+        return url.encode("ascii")
     header = _DATA_URL_HEADER.match(url)
     if header is None:
-        return False
+        return None
+    raw = url.encode("ascii")
     try:
-        pybase64.b64decode(url[header.end() :], validate=True)
+        pybase64.b64decode(memoryview(raw)[header.end() :], validate=True)
     except ValueError:
-        return False
-    return True
+        return None
+    return raw
 
 
 _DATA_URL_HEADER = re.compile(r"data:[A-Za-z0-9.+/-]+;base64,")
@@ -152,15 +176,19 @@ def write_jsonl(
             name = "-"
         lines = 0
         for example in examples:
-            line = dumps_line(example.to_json_dict())
-            handle.write(line)
-            report.bytes_written += len(line)
+            report.bytes_written += _write(handle, example_chunks(example))
             lines += 1
         handle.flush()
     if counted:
         report.examples = lines
     report.outputs[name] = lines
     return report
+
+
+def _write(handle: BinaryOutput, chunks: list[bytes]) -> int:
+    for chunk in chunks:
+        handle.write(chunk)
+    return sum(map(len, chunks))
 
 
 def _stdout() -> IO[bytes]:
@@ -230,9 +258,7 @@ def write_splits(
         handles = {name: stack.enter_context(atomic_file(p)) for name, p in paths.items()}
         for example in examples:
             name = split_of(example.id, fractions, seed)
-            line = dumps_line(example.to_json_dict())
-            handles[name].write(line)
-            report.bytes_written += len(line)
+            report.bytes_written += _write(handles[name], example_chunks(example))
             counts[name] += 1
     if counted:
         report.examples = sum(counts.values())

@@ -113,10 +113,10 @@ def test_a_write_error_midway_is_an_output_error_and_leaves_no_temp(
     from jsonl_bridge import writer
     from jsonl_bridge.errors import OutputError
 
-    def full(obj: object) -> bytes:
+    def full(example: object) -> list[bytes]:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(writer, "dumps_line", full)
+    monkeypatch.setattr(writer, "example_chunks", full)
     with pytest.raises(OutputError, match="No space left on device"):
         write_jsonl([example("1", "x")], tmp_path / "t.jsonl")
     assert list(tmp_path.iterdir()) == []
@@ -152,3 +152,34 @@ def test_spliced_data_urls_give_exactly_json_dumps_bytes(
         "messages": [{"role": "user", "content": content}, {"role": "assistant", "content": answer}]
     }
     assert dumps_line(line) == (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def test_embedded_urls_are_spliced_unchecked_and_others_checked() -> None:
+    """Data URLs made by embedding skip the alphabet check; a URL a library user built goes
+    through it, so one with characters JSON must escape is still escaped."""
+    from jsonl_bridge.chat import Example, ImagePart, ImageURL, Message, TextPart
+    from jsonl_bridge.records import Source
+    from jsonl_bridge.writer import example_chunks
+
+    made = "data:image/png;base64," + "QUJD" * 50_000
+    hand = 'data:image/png;base64,QUJD"\\x'
+    example = Example(
+        id="1",
+        source=Source(tool="t", format="f", file="x"),
+        messages=[
+            Message(
+                role="user",
+                content=[
+                    TextPart(text="look"),
+                    ImagePart(image_url=ImageURL.embedded(made)),
+                    ImagePart(image_url=ImageURL(url=hand)),
+                ],
+            ),
+            Message(role="assistant", content=[TextPart(text="[]")]),
+        ],
+    )
+    chunks = example_chunks(example)
+    expected = (json.dumps(example.to_json_dict(), ensure_ascii=False) + "\n").encode()
+    assert b"".join(chunks) == expected
+    assert made.encode() in chunks  # spliced as its own piece, not copied into a join
+    assert ImageURL.embedded(made).plain_base64 and not ImageURL(url=made).plain_base64
