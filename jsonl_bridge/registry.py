@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "jsonl_bridge.adapters"
 
 BUILTIN: dict[str, str] = {
     "cvat": "jsonl_bridge.adapters.cvat:ADAPTER",
+    "doccano": "jsonl_bridge.adapters.doccano:ADAPTER",
     "label-studio": "jsonl_bridge.adapters.label_studio:ADAPTER",
 }
 

@@ -8,6 +8,7 @@ only rejects that task, with the mapping's file:line and the task id.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import jinja2
@@ -32,10 +33,17 @@ from jsonl_bridge.errors import (
     RecordError,
     TemplateError,
 )
+from jsonl_bridge.geometry import GEOMETRY_KINDS
 from jsonl_bridge.mapping import Mapping, dotted
 from jsonl_bridge.media import Media
 from jsonl_bridge.records import Annotation, ExportSchema, Record, Region, Span
-from jsonl_bridge.templates import MEDIA_VAR, CompiledTemplate, compile_mapping, template_lineno
+from jsonl_bridge.templates import (
+    MEDIA_VAR,
+    CompiledTemplate,
+    ImageSizes,
+    compile_mapping,
+    template_lineno,
+)
 
 __all__ = ["Renderer", "infer_schema"]
 
@@ -299,7 +307,7 @@ class Renderer:
                 fields[name] = fields[target]
             else:
                 fields.pop(name, None)  # bound but absent: never another field of that name
-        images = ctx.image_sizes(record, self.media)
+        images = self._image_sizes(record, regions)
         context: dict[str, Any] = {
             "data": record.data,
             "fields": fields,
@@ -325,6 +333,18 @@ class Renderer:
         if "regions" in self._names:
             context["regions"] = [region.model_dump(mode="json") for region in regions]
         return context
+
+    def _image_sizes(self, record: Record, regions: list[Region]) -> ImageSizes:
+        """The sizes regions are measured in. An export that does not say how large its
+        images are (doccano) has them read from the images, only when a region has geometry:
+        it is the read that embeds the image, done once per task."""
+        sizes = ctx.image_sizes(record, self.media)
+        unknown = [ref for ref in record.media if not (ref.width and ref.height)]
+        if not unknown or self.media is None or not any(r.type in GEOMETRY_KINDS for r in regions):
+            return sizes
+        task = self.media.for_task(record)
+        measured = {ref.key: task.embedded(ref.uri).displayed for ref in unknown}
+        return replace(sizes, sizes={**sizes.sizes, **measured})
 
     def _record_context(self, record: Record) -> dict[str, Any]:
         memo = self._task_memo(record)
