@@ -202,11 +202,14 @@ def export_schema(meta: Meta) -> ExportSchema | None:
     each; `skeletons` and `cuboids` list only labels declared with that type (a skeleton needs
     one; an `any` cuboid is still read, it is just not declared here, which keeps
     `{kind: polygon}` and `{kind: points}` bindable). Skeleton point labels (with a parent)
-    are parts of a skeleton, not fields' labels. None when the file declares no labels.
+    are parts of a skeleton, not fields' labels. `any` labels are also `unplaced`: a mapping
+    that lists labels has a first pass keep each only where it is used. None when the file
+    declares no labels.
     """
     top = [label for label in meta.labels if label.parent is None]
     if not top:
         return None
+    unplaced = [label.name for label in top if label.kind == "any"]
     fields = {}
     for element, (name, kind) in SHAPE_FIELDS.items():
         kinds = (element,) if element in _DECLARED_ONLY else ("any", element)
@@ -215,4 +218,4 @@ def export_schema(meta: Meta) -> ExportSchema | None:
             fields[name] = FieldSchema(
                 name=name, kind=kind, labels=list(dict.fromkeys(labels)), target="image"
             )
-    return ExportSchema(fields=fields)
+    return ExportSchema(fields=fields, unplaced=list(dict.fromkeys(unplaced)))

@@ -105,21 +105,27 @@ def schema(source: Path, options: Any = None) -> ExportSchema | None:
     export declares no labels. Reads each document only up to the end of its `<meta>`."""
     ADAPTER.parse_options(options)
     merged: dict[str, FieldSchema] = {}
+    unplaced: list[str] = []
     for document in documents(Path(source)):
         elements = top_level(document.open, document.where)
         with closing(elements):
             for element in elements:
                 if element.tag == "meta":
-                    _merge(merged, export_schema(parse_meta(element)))
+                    found = export_schema(parse_meta(element))
+                    if found is not None:
+                        _merge(merged, found)
+                        unplaced += found.unplaced
                     break
                 if element.tag in ("image", "track"):
                     break
-    return ExportSchema(fields=merged) if merged else None
+    if not merged:
+        return None
+    return ExportSchema(fields=merged, unplaced=list(dict.fromkeys(unplaced)))
 
 
-def _merge(merged: dict[str, FieldSchema], found: ExportSchema | None) -> None:
+def _merge(merged: dict[str, FieldSchema], found: ExportSchema) -> None:
     """Add one document's fields; a field two documents share gets both label lists."""
-    for name, field in (found.fields if found else {}).items():
+    for name, field in found.fields.items():
         known = merged.get(name)
         labels = list(dict.fromkeys(known.labels + field.labels)) if known else field.labels
         merged[name] = field.model_copy(update={"labels": labels})

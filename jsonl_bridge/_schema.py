@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import meta, nodes
 
+from jsonl_bridge.geometry import BOXED_KINDS
 from jsonl_bridge.mapping import FieldSelector, Mapping
 from jsonl_bridge.records import (
     Choice,
@@ -159,9 +160,20 @@ def schema_context(
         if labels:
             out["labels"] = list(dict.fromkeys(labels))
     if schema is not None:
+        out["box_labels"] = box_labels(mapping, schema)
+    if schema is not None:
         out["fields"] = {name: f.model_dump(mode="json") for name, f in schema.fields.items()}
         out["answer_keys"] = answer_keys(mapping, schema)
     return out
+
+
+def box_labels(mapping: Mapping, schema: ExportSchema) -> list[str]:
+    """The labels of the fields whose regions have an area (what `boxes` renders), in
+    labeling order after renames and `allowed`: a detection prompt's classes, without the
+    labels of whole-image choices or tags drawn in the same project."""
+    orders = label_orders(mapping, schema)
+    boxed = [name for name, field in schema.fields.items() if field.kind in BOXED_KINDS]
+    return list(dict.fromkeys(label for name in boxed for label in orders[name]))
 
 
 def answer_keys(mapping: Mapping, schema: ExportSchema) -> list[str]:

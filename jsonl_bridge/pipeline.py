@@ -243,10 +243,20 @@ def _rereader(records: Iterable[Record]) -> Any:
 
 
 def _merge(known: ExportSchema | None, scanned: ExportSchema) -> ExportSchema:
-    """Fill labels the configuration did not list from the first pass over the export."""
+    """Fill labels the configuration did not list from the first pass over the export, and
+    place its unplaced labels (CVAT `any`) only in the fields that use them, in declared
+    order; a field that only could have used them, and did not, goes. An export that uses
+    none of them (no shapes at all) keeps the declared lists: the pass learned nothing."""
     if known is None:
         return scanned
-    fields = dict(known.fields)
+    fields = {}
+    used = {label for field in scanned.fields.values() for label in field.labels}
+    unplaced = set(known.unplaced) if used & set(known.unplaced) else set()
+    for name, field in known.fields.items():
+        seen = scanned.fields[name].labels if name in scanned.fields else []
+        labels = [label for label in field.labels if label not in unplaced or label in seen]
+        if labels or not field.labels:
+            fields[name] = field.model_copy(update={"labels": labels})
     for name, scanned_field in scanned.fields.items():
         current = fields.get(name)
         if current is None or not current.labels:

@@ -228,3 +228,7 @@ class ExportSchema(_Frozen):
     """The export's fields in labeling order, when the tool's configuration is known."""
 
     fields: dict[str, FieldSchema] = Field(default_factory=dict)
+    unplaced: list[str] = Field(default_factory=list)
+    """Labels the configuration declares without the kind of field they are drawn in (CVAT's
+    label type `any`): listed under every field that may use them, until a first pass over
+    the export sees where they are used."""

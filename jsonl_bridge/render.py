@@ -79,9 +79,11 @@ class Renderer:
         self._memo_record: Record | None = None
         self._memo: dict[_Path | str, Any] = {}
         self._schema_context = schema_context(mapping, schema, bindings)
-        labels_known = "labels" in self._schema_context
+        labels_known = "labels" in self._schema_context and not (
+            schema is not None and schema.unplaced and not mapping.labels.allowed
+        )
         self.needs_label_scan = bool(
-            (schema_uses & {"labels", "*"} and not labels_known)
+            (schema_uses & {"labels", "box_labels", "*"} and not labels_known)
             or (schema_uses - {"labels"} and schema is None)
         )
 

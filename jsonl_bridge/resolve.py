@@ -82,6 +82,7 @@ class ImageResolver:
         self.max_download = max_download
         self._remote: RemoteFetcher | None = None
         self._roots: list[_Root] = []
+        self._listings: dict[tuple[int, str], dict[tuple[str, str | None], list[str]]] = {}
         try:
             for root in roots:
                 self._roots.append(_open_root(root))
@@ -136,10 +137,11 @@ class ImageResolver:
         """The first of `paths` found under a root (roots in order, then paths in order)."""
         attempts = self._attempts(uri, paths)
         for root, relative in attempts:
-            if isinstance(root, _Zip):
-                data = self._read_member(uri, root, relative)
-            else:
-                data = self._read_file(uri, root, relative)
+            data = self._read_in(uri, root, relative)
+            if data is not None:
+                return data
+        for root, relative in attempts:
+            data = self._read_loosely(uri, root, relative)
             if data is not None:
                 return data
         if not self._roots:
@@ -164,6 +166,49 @@ class ImageResolver:
                 f"{uri}: an absolute path outside the image roots ({self._names()}){hint}"
             )
         return attempts
+
+    def _read_in(self, uri: str, root: _Root, relative: str) -> bytes | None:
+        if isinstance(root, _Zip):
+            return self._read_member(uri, root, relative)
+        return self._read_file(uri, root, relative)
+
+    def _read_loosely(self, uri: str, root: _Root, relative: str) -> bytes | None:
+        """The one file in the same folder that `relative` names up to the case of its
+        extension (`frame_000010.PNG` saved as `.png`), or, for a name without extension,
+        with any extension (CVAT writes video frames as `frame_000123` in image exports;
+        FORMAT.md §4). Several candidates are an error, not a guess."""
+        folder, name = posixpath.split(relative)
+        stem, ext = posixpath.splitext(name)
+        entries = self._listing(root, folder)
+        found = entries.get((stem, ext.lower()) if ext else (name, None), [])
+        found = [entry for entry in found if entry != name]
+        if len(found) > 1:
+            raise ImageNotFoundError(
+                f"{uri}: not found as {relative}; several files could be it in "
+                f"{root.name}: {', '.join(sorted(found))}"
+            )
+        return self._read_in(uri, root, posixpath.join(folder, found[0])) if found else None
+
+    def _listing(self, root: _Root, folder: str) -> dict[tuple[str, str | None], list[str]]:
+        """File names in `folder` of `root` by (stem, lower-case extension) and by (stem,
+        None), read once per folder and run."""
+        key = (id(root), folder)
+        if key not in self._listings:
+            if isinstance(root, _Zip):
+                names = [
+                    posixpath.basename(member)
+                    for member in root.members
+                    if posixpath.dirname(member) == folder
+                ]
+            else:
+                names = _folder_names(root, folder)
+            index: dict[tuple[str, str | None], list[str]] = {}
+            for name in names:
+                stem, ext = posixpath.splitext(name)
+                index.setdefault((stem, ext.lower()), []).append(name)
+                index.setdefault((stem, None), []).append(name)
+            self._listings[key] = index
+        return self._listings[key]
 
     def _names(self) -> str:
         return ", ".join(root.name for root in self._roots) or "none given"
@@ -242,6 +287,17 @@ def _open_root(spec: ImageRoot) -> _Root:
         if not info.is_dir() and not _escapes(name):
             members.setdefault(name, info)
     return _Zip(f"{root}!{inner}" if inner else str(root), archive, members)
+
+
+def _folder_names(root: _Folder, folder: str) -> list[str]:
+    """The file names in `folder` under `root`, none when it is not a folder inside it."""
+    path = Path(os.path.realpath(root.real / folder))
+    if not path.is_relative_to(root.real):
+        return []
+    try:
+        return [entry.name for entry in os.scandir(path) if entry.is_file()]
+    except OSError:
+        return []
 
 
 def _base_holding(root: _Root, path: Path) -> Path | None:

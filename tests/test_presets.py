@@ -404,6 +404,18 @@ def test_qc_defects_an_annotation_without_regions_is_a_negative_example() -> Non
     assert assistant_text(messages) == "[]"
 
 
+def test_qc_defects_lists_the_box_labels_not_a_verdict_choice() -> None:
+    """A QC project often asks for a whole-image verdict beside the boxes: those labels are
+    not defect classes (`schema.labels` would name the single choice field's)."""
+    clean = task("7", {"image": QC_URI}, media=QC_MEDIA)
+    verdict = FieldSchema(name="verdict", kind="choice", labels=["ok", "defective"])
+    defect = FieldSchema(name="defect", kind="box", labels=["scratch", "dent"], target="image")
+    poly = FieldSchema(name="poly", kind="polygon", labels=["dent", "paint_chip"], target="image")
+    schema = ExportSchema(fields={"verdict": verdict, "defect": defect, "poly": poly})
+    messages = run("qc-defects", clean, schema)
+    assert messages[0][1][0].text.endswith("Defects: scratch, dent, paint_chip.")
+
+
 def test_cad_code_sends_the_instruction_and_the_code_verbatim() -> None:
     code = 'echo("Tab:\there, backslash: \\\\ , quote: \\" done");'
     record = task(

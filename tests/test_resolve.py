@@ -272,3 +272,64 @@ def test_a_root_can_be_the_images_folder_inside_an_export_zip_or_folder(tmp_path
     (folder / "images" / "p.png").write_bytes(part)
     with ImageResolver([(folder, "images")]) as resolver:
         assert resolver.read("p.png") == part
+
+
+# --- names that differ from the file only as CVAT writes them (FORMAT.md §4, §10.4) ---------
+
+
+def _zip_of(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_the_extension_case_may_differ(tmp_path: Path, as_zip: bool) -> None:
+    """CVAT names video frames `frame_000010.PNG`; datumaro's export saved `.png`."""
+    files = {"frames/frame_000010.png": b"ten", "frames/frame_000013.png": b"thirteen"}
+    if as_zip:
+        root: Path = _zip_of(tmp_path / "x.zip", files)
+    else:
+        root = tmp_path
+        for name, data in files.items():
+            (tmp_path / name).parent.mkdir(exist_ok=True)
+            (tmp_path / name).write_bytes(data)
+    with ImageResolver([root]) as resolver:
+        assert resolver.read("frames/frame_000010.PNG") == b"ten"
+        assert resolver.read("frames/frame_000013.Png") == b"thirteen"
+        with pytest.raises(ImageNotFoundError, match="frame_000016"):
+            resolver.read("frames/frame_000016.PNG")
+
+
+def test_a_name_without_extension_finds_its_file(tmp_path: Path) -> None:
+    """A video exported as "CVAT for images" names frames `frame_000123` (cvat #8839)."""
+    (tmp_path / "frame_000123.PNG").write_bytes(b"frame")
+    with ImageResolver([tmp_path]) as resolver:
+        assert resolver.read("frame_000123") == b"frame"
+
+
+def test_several_candidates_are_an_error_not_a_guess(tmp_path: Path) -> None:
+    (tmp_path / "part.PNG").write_bytes(b"upper")
+    (tmp_path / "part.png").write_bytes(b"lower")
+    (tmp_path / "frame.jpg").write_bytes(b"jpg")
+    (tmp_path / "frame.png").write_bytes(b"png")
+    with ImageResolver([tmp_path]) as resolver:
+        assert resolver.read("part.png") == b"lower"  # the exact name wins
+        with pytest.raises(ImageNotFoundError, match=r"part\.PNG, part\.png"):
+            resolver.read("part.Png")
+        with pytest.raises(ImageNotFoundError, match=r"frame\.jpg, frame\.png"):
+            resolver.read("frame")
+
+
+def test_a_loose_match_never_leaves_the_root(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(b"secret")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    with ImageResolver([root]) as resolver:
+        for ref in ("link/secret.PNG", "link/secret.png", "link/secret"):
+            with pytest.raises(ImageRefusedError, match="outside the image root"):
+                resolver.read(ref)
