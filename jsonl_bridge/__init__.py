@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "AdapterLoadError": "jsonl_bridge.errors",
+    "AgreementReport": "jsonl_bridge._agreement",
     "BridgeError": "jsonl_bridge.errors",
     "Conversion": "jsonl_bridge.pipeline",
     "Example": "jsonl_bridge.chat",
@@ -22,15 +23,19 @@ _EXPORTS: dict[str, str] = {
     "Record": "jsonl_bridge.records",
     "Report": "jsonl_bridge.report",
     "UsageError": "jsonl_bridge.errors",
+    "ValidationReport": "jsonl_bridge.validation",
+    "agreement": "jsonl_bridge._agreement",
     "convert": "jsonl_bridge.pipeline",
     "load_mapping": "jsonl_bridge.mapping",
     "read": "jsonl_bridge.pipeline",
     "to_dataframe": "jsonl_bridge.frames",
+    "validate": "jsonl_bridge.validation",
     "write_jsonl": "jsonl_bridge.writer",
 }
 
 __all__ = [
     "AdapterLoadError",
+    "AgreementReport",
     "BridgeError",
     "Conversion",
     "Example",
@@ -40,15 +45,19 @@ __all__ = [
     "Record",
     "Report",
     "UsageError",
+    "ValidationReport",
     "__version__",
+    "agreement",
     "convert",
     "load_mapping",
     "read",
     "to_dataframe",
+    "validate",
     "write_jsonl",
 ]
 
 if TYPE_CHECKING:
+    from jsonl_bridge._agreement import AgreementReport, agreement
     from jsonl_bridge.chat import Example
     from jsonl_bridge.errors import (
         AdapterLoadError,
@@ -62,6 +71,7 @@ if TYPE_CHECKING:
     from jsonl_bridge.pipeline import Conversion, convert, read
     from jsonl_bridge.records import Record
     from jsonl_bridge.report import Report
+    from jsonl_bridge.validation import ValidationReport, validate
     from jsonl_bridge.writer import write_jsonl
 
 

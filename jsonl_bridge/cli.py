@@ -476,6 +476,97 @@ def mappings_show(name: Annotated[str, typer.Argument(help="Preset name.")]) -> 
 
 
 @app.command()
+def agree(
+    source: Annotated[Path, typer.Argument(help="The export file.")],
+    from_: FromOpt = None,
+    option: OptionOpt = None,
+    field: Annotated[str | None, typer.Option("--field", help="Measure this field only.")] = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Exit 1 when a field's headline is below it.")
+    ] = 0.8,
+    iou: Annotated[
+        float, typer.Option("--iou", help="Regions of two annotators pair up at this IoU or more.")
+    ] = 0.5,
+    format_: FormatOpt = "text",
+    disagreements: Annotated[
+        Path | None,
+        typer.Option("--disagreements", help="Write the disagreeing items (JSON Lines)."),
+    ] = None,
+) -> None:
+    """Measure inter-annotator agreement per field (exit 1 below --threshold)."""
+    from jsonl_bridge._agreement import agreement, report_text, write_disagreements
+    from jsonl_bridge.registry import get_adapter
+
+    try:
+        with _stdout():
+            _check_format(format_)
+            adapter_name, options = _adapter_options(source, from_, option)
+            if disagreements is not None:
+                _check_collisions(source, {"--disagreements": disagreements})
+            records = get_adapter(adapter_name).read(source, options)
+            report = agreement(_progress(records, "tasks"), field, iou_threshold=iou)
+            if disagreements is not None:
+                write_disagreements(report, disagreements)
+            if format_ == "json":
+                _print(json.dumps(report.to_json_dict(threshold), ensure_ascii=False, indent=2))
+            else:
+                _print(report_text(report, threshold))
+    except BridgeError as exc:
+        _fail(exc)
+    if not report.passed(threshold):
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Chat JSON Lines files, checked together.")],
+    mapping: Annotated[
+        str | None,
+        typer.Option("-m", "--mapping", help="Check the outputs against this preset or file."),
+    ] = None,
+    profile: Annotated[
+        str, typer.Option("--profile", help="Target limits: openai (default), azure-openai.")
+    ] = "openai",
+    format_: FormatOpt = "text",
+) -> None:
+    """Check chat JSON Lines files (exit 1 on any error; warnings do not fail)."""
+    from jsonl_bridge.validation import validate as run_validate
+
+    try:
+        with _stdout():
+            _check_format(format_)
+            report = run_validate(files, mapping=mapping, profile=profile)
+            if format_ == "json":
+                _print(json.dumps(report.to_json_dict(), ensure_ascii=False, indent=2))
+            else:
+                _print(report.to_text())
+    except BridgeError as exc:
+        _fail(exc)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def stats(
+    file: Annotated[Path, typer.Argument(help="A chat JSON Lines file.")],
+    format_: FormatOpt = "text",
+) -> None:
+    """Show what a chat JSON Lines file holds: sizes, tokens, images, labels."""
+    from jsonl_bridge.stats import stats as run_stats
+
+    try:
+        with _stdout():
+            _check_format(format_)
+            figures = run_stats(file)
+            if format_ == "json":
+                _print(json.dumps(figures.to_json_dict(), ensure_ascii=False, indent=2))
+            else:
+                _print(figures.to_text())
+    except BridgeError as exc:
+        _fail(exc)
+
+
+@app.command()
 def adapters() -> None:
     """List the adapters (built in and installed plugins)."""
     from jsonl_bridge.registry import available_adapters, get_adapter

@@ -1,0 +1,357 @@
+"""Check chat JSON Lines files, whoever wrote them: `bridge validate`, `jsonl_bridge.validate`.
+
+(The module is not called `validate`: a submodule of that name would replace the function
+`jsonl_bridge.validate` as an attribute of the package once imported.)
+
+Files are read line by line (never whole), each line parsed and checked by the pure
+`check_example`; what needs more than one line is kept small: an 8-byte hash per example (to
+find duplicates within a file and leaks between the files given together), label counts (for
+the skew warning), and per code the first `FIRST_KEPT` places. Codes are listed in
+`_validate_codes` and docs/validate.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from jsonl_bridge._validate_codes import CODES, Finding, Severity
+from jsonl_bridge._validate_example import ExampleFacts, check_example, inspect_example
+from jsonl_bridge._validate_output import OutputRule, guess_labels
+from jsonl_bridge.errors import InputError
+from jsonl_bridge.profiles import DEFAULT_PROFILE, Profile, get_profile
+
+if TYPE_CHECKING:
+    from jsonl_bridge.mapping import Mapping
+
+__all__ = [
+    "ValidationReport",
+    "check_example",
+    "inspect_example",
+    "read_examples",
+    "validate",
+]
+
+FIRST_KEPT = 10
+"""Places kept per code for the report (the count is always complete)."""
+SKEW_RATIO = 10
+"""W105 when the most frequent label occurs at least this many times as often as the rarest."""
+MAX_DISTINCT_LABELS = 10_000
+"""Past this many different labels the outputs are free text, not labels: counting stops."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a finding is: file and 1-based line (None for a finding about a whole file)."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class CodeSummary:
+    """How often one code occurred, and its first places."""
+
+    code: str
+    count: int = 0
+    first: list[Place] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return CODES[self.code][0]
+
+    @property
+    def severity(self) -> Severity:
+        return CODES[self.code][1]
+
+
+@dataclass
+class FileSummary:
+    """Counts of one file: physical lines, examples (lines holding a JSON value), and
+    examples without any error."""
+
+    path: str
+    lines: int = 0
+    examples: int = 0
+    clean: int = 0
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of `validate`: findings grouped by code, and per-file counts."""
+
+    profile: str
+    mapping: str | None
+    files: list[FileSummary] = field(default_factory=list)
+    codes: dict[str, CodeSummary] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> int:
+        return sum(c.count for c in self.codes.values() if c.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(c.count for c in self.codes.values() if c.severity == "warning")
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings never fail a run)."""
+        return self.errors == 0
+
+    def add(self, file: str, line: int | None, finding: Finding) -> None:
+        summary = self.codes.setdefault(finding.code, CodeSummary(finding.code))
+        summary.count += 1
+        if len(summary.first) < FIRST_KEPT:
+            summary.first.append(Place(file, line, finding.message))
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The `--format json` object; its shape is documented in docs/validate.md."""
+        return {
+            "ok": self.ok,
+            "profile": self.profile,
+            "mapping": self.mapping,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "files": [vars(f).copy() for f in self.files],
+            "codes": {
+                code: {
+                    "name": s.name,
+                    "severity": s.severity,
+                    "count": s.count,
+                    "first": [vars(p).copy() for p in s.first],
+                }
+                for code, s in sorted(self.codes.items())
+            },
+        }
+
+    def to_text(self) -> str:
+        """Readable text: per file counts, then each code with its count and first places."""
+        out = [
+            f"{f.path}: {_plural(f.lines, 'line')}, {_plural(f.examples, 'example')}, "
+            f"{f.clean} without errors"
+            for f in self.files
+        ]
+        for code, summary in sorted(self.codes.items()):
+            out.append(f"{code} {summary.name} ({summary.severity}): {summary.count}")
+            out += [f"  {place}" for place in summary.first]
+            if summary.count > len(summary.first):
+                out.append(f"  ... and {summary.count - len(summary.first)} more")
+        mapping = f", mapping {self.mapping}" if self.mapping else ""
+        verdict = "OK" if self.ok else "FAILED"
+        counts = f"{_plural(self.errors, 'error')}, {_plural(self.warnings, 'warning')}"
+        out.append(f"{verdict}: {counts} (profile {self.profile}{mapping})")
+        return "\n".join(out)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def validate(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    mapping: str | Path | Mapping | None = None,
+    profile: str | Profile = DEFAULT_PROFILE,
+) -> ValidationReport:
+    """Check one or more chat JSON Lines files (given together: train and validation).
+
+    Args:
+        paths: a file, or several; duplicates across them are reported as leaks (W102).
+        mapping: a preset name, mapping file or loaded Mapping: the assistant outputs are
+            then checked against what it declares (labels, JSON, box lists).
+        profile: the target's limits (`openai` by default; see `jsonl_bridge.profiles`).
+
+    Raises:
+        InputError: a file cannot be opened or read (the CLI exits 3).
+        UsageError: unknown profile; MappingError: an invalid mapping (exit 2).
+    """
+    files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    chosen = get_profile(profile) if isinstance(profile, str) else profile
+    rule, mapping_name = _rule_of(mapping)
+    for path in files:
+        check_readable(path)
+    report = ValidationReport(chosen.name, mapping_name)
+    hashes = _Hashes(files)
+    for index, path in enumerate(files):
+        report.files.append(_validate_file(path, index, chosen, rule, hashes, report))
+    return report
+
+
+def _rule_of(mapping: str | Path | Mapping | None) -> tuple[OutputRule | None, str | None]:
+    if mapping is None:
+        return None, None
+    from jsonl_bridge.mapping import load_mapping
+
+    loaded = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
+    return OutputRule.from_mapping(loaded), loaded.origin
+
+
+def check_readable(path: Path) -> None:
+    """Raise InputError (exit 3) when `path` cannot be opened for reading."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where=str(path)) from exc
+
+
+_NOTHING = object()
+"""Stands for "no JSON value" (a JSON line may hold null)."""
+_BLANK = "blank line"
+
+
+def read_examples(path: Path) -> Iterator[tuple[int, Any, Finding | None]]:
+    """(line number, parsed value or `_NOTHING`, the E1xx finding of an unparsable line),
+    line by line; blank lines included (E102), so numbers are physical lines."""
+    try:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                value, finding = parse_line(raw)
+                yield number, value, finding
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where=str(path)) from exc
+
+
+def parse_line(raw: bytes) -> tuple[Any, Finding | None]:
+    """A line's JSON value, or `_NOTHING` and why not (E101 not UTF-8, E102 not JSON).
+
+    orjson parses (and checks UTF-8) several times faster than the standard library, which
+    would hold the whole check well below the speed of reading a file; it is also stricter
+    (NaN, Infinity and lone surrogates are refused, as JSON requires).
+    """
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError as exc:
+        problem = exc
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1]
+        return _NOTHING, Finding("E101", f"byte {exc.start + 1} ({bad!r}) is not UTF-8")
+    if not raw.strip():
+        return _NOTHING, Finding("E102", _BLANK)
+    return _NOTHING, Finding("E102", f"column {problem.colno}: {problem.msg}")
+
+
+def is_value(value: Any) -> bool:
+    """Whether `parse_line` gave a JSON value."""
+    return value is not _NOTHING
+
+
+def _validate_file(
+    path: Path,
+    index: int,
+    profile: Profile,
+    rule: OutputRule | None,
+    hashes: _Hashes,
+    report: ValidationReport,
+) -> FileSummary:
+    name = str(path)
+    summary = FileSummary(name)
+    labels: Counter[str] | None = Counter()
+    nonblank = 0
+    for number, value, problem in read_examples(path):
+        summary.lines = number
+        if problem is not None:
+            nonblank += problem.message != _BLANK
+            report.add(name, number, problem)
+            continue
+        nonblank += 1
+        summary.examples += 1
+        facts = inspect_example(value, profile, rule)
+        for finding in [*facts.findings, *_warnings(facts, profile)]:
+            report.add(name, number, finding)
+        if not any(f.severity == "error" for f in facts.findings):
+            summary.clean += 1
+        duplicate = hashes.duplicate(value, index, number)
+        if duplicate is not None:
+            report.add(name, number, duplicate)
+        if labels is not None and facts.output:
+            labels = _count_labels(labels, facts.output, rule)
+    if nonblank == 0:
+        report.add(name, None, Finding("E104", "no examples (empty file)"))
+    elif summary.clean < profile.min_examples:
+        wanted = f"at least {profile.min_examples} are required ({profile.name})"
+        valid = _plural(summary.clean, "valid example")
+        report.add(name, None, Finding("W106", f"{valid}; {wanted}"))
+    skew = _skew(labels) if labels is not None else None
+    if skew is not None:
+        report.add(name, None, skew)
+    return summary
+
+
+def _warnings(facts: ExampleFacts, profile: Profile) -> list[Finding]:
+    found = []
+    if facts.messages and not facts.has_system:
+        found.append(Finding("W103", "no system message"))
+    if facts.tokens > profile.max_tokens_per_example:
+        limit = profile.max_tokens_per_example
+        found.append(Finding("W104", f"about {facts.tokens:,} tokens (estimate), over {limit:,}"))
+    return found
+
+
+class _Hashes:
+    """The examples seen so far in a run, as 8-byte hashes, each with where it first was
+    (file index and line packed in one integer: a tuple would double the memory)."""
+
+    _LINE_BITS = 40
+
+    def __init__(self, files: list[Path]):
+        self.files = files
+        self.first: dict[int, int] = {}
+
+    def duplicate(self, value: Any, file_index: int, line: int) -> Finding | None:
+        """W101/W102 when the same example (keys sorted, spacing ignored) was seen before."""
+        canonical = _canonical(value)
+        if canonical is None:
+            return None
+        digest = hashlib.blake2b(canonical, digest_size=8).digest()
+        here = file_index << self._LINE_BITS | line
+        first = self.first.setdefault(int.from_bytes(digest, "big"), here)
+        if first == here:
+            return None
+        first_file, first_line = first >> self._LINE_BITS, first & ((1 << self._LINE_BITS) - 1)
+        if first_file == file_index:
+            return Finding("W101", f"the same example as line {first_line}")
+        return Finding("W102", f"the same example as {self.files[first_file]}:{first_line}")
+
+
+def _canonical(value: Any) -> bytes | None:
+    """The example as compact JSON with sorted keys: the same bytes whoever wrote it (None
+    for a value nested too deeply to encode: orjson stops at 255 levels)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _count_labels(
+    labels: Counter[str], output: str, rule: OutputRule | None
+) -> Counter[str] | None:
+    """Add an output's labels; None (stop counting) once they look like free text."""
+    labels.update(guess_labels(output) if rule is None else rule.labels(output))
+    return labels if len(labels) <= MAX_DISTINCT_LABELS else None
+
+
+def _skew(labels: Counter[str]) -> Finding | None:
+    """W105 when at least 2 labels, fewer distinct labels than half the labelled outputs
+    (so mostly-unique free text is never judged), and most frequent ≥ 10 × rarest."""
+    total = sum(labels.values())
+    if len(labels) < 2 or len(labels) > total / 2:
+        return None
+    ranked = labels.most_common()
+    (top, most), (rare, least) = ranked[0], ranked[-1]
+    if most < SKEW_RATIO * least:
+        return None
+    return Finding("W105", f"label {top!r} ×{most} but {rare!r} ×{least} (ratio ≥ {SKEW_RATIO})")
