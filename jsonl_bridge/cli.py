@@ -266,8 +266,8 @@ def _convert(
     if out == "-":
         outputs = {}
     _check_collisions(source, {**outputs, "--rejects": rejects_path})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # shown once, in the summary, not amid the progress
         conversion = pipeline.convert(
             source,
             mapping,
@@ -288,6 +288,9 @@ def _convert(
                 report = writer.write_jsonl(examples, stream)
         except _NothingToWrite:
             report = conversion.report
+    for warning in caught:  # the adapters' (e.g. doccano's '#' in CSV labels), once each
+        if str(warning.message) not in report.warnings:
+            report.warnings.append(str(warning.message))
     if rejects_path is not None and (rejects is not None or conversion.rejects):
         writer.write_rejects(conversion.rejects, rejects_path)
     elif rejects_path is not None and rejects_path.is_file():

@@ -596,3 +596,13 @@ def test_a_missing_images_folder_is_a_usage_error(tmp_path: Path) -> None:
     assert code == 2
     assert err.startswith("error: --images ") and "nope" in err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_adapter_warnings_reach_the_summary_once(tmp_path: Path) -> None:
+    """Warnings are held back during the run (not amid the progress bar) and printed in the
+    summary: the adapters' too, such as doccano's about '#'-joined CSV labels."""
+    export = FIXTURES.parent / "doccano" / "seq2seq" / "exports" / "CSV__individual__all.zip"
+    code, _, err = run("convert", export, "-m", "summarization", "-o", tmp_path / "s.jsonl")
+    assert code == 0
+    warned = [line for line in err.splitlines() if "CSV joins several labels" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: ")
