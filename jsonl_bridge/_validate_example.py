@@ -8,11 +8,12 @@ inside it), never raises for any JSON value, and returns findings in message ord
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jsonl_bridge._validate_codes import Finding
-from jsonl_bridge._validate_images import ImageFacts, check_image
+from jsonl_bridge._validate_images import ImageFacts, KnownImage, check_image
 
 if TYPE_CHECKING:
     from jsonl_bridge._validate_output import OutputRule
@@ -33,6 +34,8 @@ class ExampleFacts:
     has_system: bool = False
     output: str | None = None
     """The text of the final assistant message (None when the last message is not one)."""
+    known: Mapping[int, KnownImage] = field(default_factory=dict)
+    """Images made in this process, by `id()` of their URL string (see `check_example`)."""
 
     @property
     def tokens(self) -> int:
@@ -41,15 +44,28 @@ class ExampleFacts:
         return text + sum(image.tokens for image in self.images)
 
 
-def check_example(obj: Any, profile: Profile, rule: OutputRule | None = None) -> list[Finding]:
+def check_example(
+    obj: Any,
+    profile: Profile,
+    rule: OutputRule | None = None,
+    known: Mapping[int, KnownImage] | None = None,
+) -> list[Finding]:
     """Every problem of one example (the parsed JSON of a line) under `profile`, and under
-    the mapping's output `rule` when given. Never raises for any JSON value."""
-    return inspect_example(obj, profile, rule).findings
+    the mapping's output `rule` when given. Never raises for any JSON value.
+
+    `known`: images `bridge convert` embedded itself, keyed by `id()` of the URL string in
+    `obj`; they are checked from their facts instead of being decoded again."""
+    return inspect_example(obj, profile, rule, known).findings
 
 
-def inspect_example(obj: Any, profile: Profile, rule: OutputRule | None = None) -> ExampleFacts:
+def inspect_example(
+    obj: Any,
+    profile: Profile,
+    rule: OutputRule | None = None,
+    known: Mapping[int, KnownImage] | None = None,
+) -> ExampleFacts:
     """`check_example`, plus the facts warnings and statistics are computed from."""
-    facts = ExampleFacts()
+    facts = ExampleFacts(known=known or {})
     if not isinstance(obj, dict):
         kind = type(obj).__name__
         facts.findings.append(Finding("E103", f"the line is a JSON {kind}, not an object"))
@@ -159,7 +175,7 @@ def _check_part(
         return
     if role is not None and role != "user":
         out.append(Finding("E210", f"{where}: an image in a {role} message (only user ones)"))
-    image = check_image(url, image_url.get("detail"), profile, where)
+    image = check_image(url, image_url.get("detail"), profile, where, facts.known.get(id(url)))
     facts.images.append(image)
     out += image.findings
 

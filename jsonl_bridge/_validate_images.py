@@ -46,10 +46,28 @@ class ImageFacts:
     tokens: int = UNKNOWN_SIZE_TOKENS
 
 
-def check_image(url: str, detail: object, profile: Profile, where: str) -> ImageFacts:
+@dataclass(frozen=True)
+class KnownImage:
+    """An image whose bytes were made and checked in this process (`bridge convert`'s own
+    embedding): checked against the profile from these facts, not decoded again."""
+
+    format: str
+    """Pillow's name: JPEG, PNG, WEBP."""
+    mode: str
+    width: int
+    height: int
+    nbytes: int
+
+
+def check_image(
+    url: str, detail: object, profile: Profile, where: str, known: KnownImage | None = None
+) -> ImageFacts:
     """The facts and findings of the image at `url` (a data URL or an http(s) URL)."""
     facts = ImageFacts()
-    if url.startswith(("http://", "https://")):
+    if known is not None:
+        facts.nbytes = known.nbytes
+        _check_limits(known.format, known.mode, (known.width, known.height), profile, where, facts)
+    elif url.startswith(("http://", "https://")):
         facts.findings.append(Finding("W107", f"{where}: remote image not fetched, not checked"))
     else:
         data, declared = _decode(url, where, facts.findings)
@@ -102,9 +120,6 @@ def _check_bytes(
 
     facts.nbytes = len(data)
     out = facts.findings
-    if len(data) > profile.max_image_bytes:
-        limit = profile.max_image_bytes
-        out.append(Finding("E307", f"{where}: {len(data):,} bytes, over {limit:,}"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -119,21 +134,35 @@ def _check_bytes(
         out.append(Finding("E303", f"{where}: unreadable image header: {exc}"))
         return
     with image:
-        fmt, mode, (width, height) = image.format or "?", image.mode, image.size
+        fmt, mode, size = image.format or "?", image.mode, image.size
+    actual = _MIME_OF_FORMAT.get(fmt) or Image.MIME.get(fmt, f"({fmt})")
+    if declared != actual:
+        out.append(Finding("E304", f"{where}: declared {declared}, the bytes are {actual}"))
+    _check_limits(fmt, mode, size, profile, where, facts)
+    damage = damage_of(_KIND.get(fmt), data, multi_picture=fmt == "MPO")
+    if damage is not None and damage.fatal:  # a missing end or trailing bytes: decoders cope
+        out.append(Finding("E310", f"{where}: {damage.summary}"))
+
+
+def _check_limits(
+    fmt: str, mode: str, size: tuple[int, int], profile: Profile, where: str, facts: ImageFacts
+) -> None:
+    """The profile's limits on an image's bytes, pixels, format and mode."""
+    from PIL import Image
+
+    out = facts.findings
+    width, height = size
     facts.format, facts.width, facts.height = fmt, width, height
+    if facts.nbytes is not None and facts.nbytes > profile.max_image_bytes:
+        limit = profile.max_image_bytes
+        out.append(Finding("E307", f"{where}: {facts.nbytes:,} bytes, over {limit:,}"))
     max_pixels = Image.MAX_IMAGE_PIXELS  # read now: users may change it
     if max_pixels is not None and width * height > max_pixels:
         message = f"{where}: {width}x{height} pixels, over {max_pixels:,} (a decompression bomb?)"
         out.append(Finding("E308", message))
-    actual = _MIME_OF_FORMAT.get(fmt) or Image.MIME.get(fmt, f"({fmt})")
-    if declared != actual:
-        out.append(Finding("E304", f"{where}: declared {declared}, the bytes are {actual}"))
     if fmt not in profile.image_formats and not (fmt == "MPO" and "JPEG" in profile.image_formats):
         allowed = ", ".join(sorted(profile.image_formats))
         out.append(Finding("E305", f"{where}: format {fmt}, not one of {allowed}"))
     if mode not in profile.image_modes:
         allowed = ", ".join(sorted(profile.image_modes))
         out.append(Finding("E306", f"{where}: mode {mode}, not one of {allowed}"))
-    damage = damage_of(_KIND.get(fmt), data, multi_picture=fmt == "MPO")
-    if damage is not None and damage.fatal:  # a missing end or trailing bytes: decoders cope
-        out.append(Finding("E310", f"{where}: {damage.summary}"))

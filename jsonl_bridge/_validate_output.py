@@ -52,13 +52,16 @@ class OutputRule:
         tree = make_environment().parse(mapping.assistant)
         allowed = frozenset(mapping.labels.allowed)
         filters = list(tree.find_all(nodes.Filter))
-        boxes = [f for f in filters if f.name == "boxes"]
-        if boxes:
-            return cls("boxes", allowed, convention=_convention(boxes[0]))
         single = _single_expression(tree)
         if single is None:
             return cls("text", allowed)
         prefix, expression, suffix = single
+        if isinstance(expression, nodes.Filter) and expression.name == "boxes":
+            # Only a template that is the box list alone: text around it, or two lists in
+            # one answer, is free text as far as a check can tell.
+            if prefix.strip() or suffix.strip():
+                return cls("text", allowed)
+            return cls("boxes", allowed, convention=_convention(expression))
         if isinstance(expression, nodes.Filter) and expression.name in _JSON_FILTERS:
             return cls("json" if not prefix.strip() and not suffix.strip() else "text", allowed)
         if any(f.name == "lines" for f in filters):

@@ -193,9 +193,17 @@ def convert(
             help="Leave out tasks whose annotation has no result (default: negative examples).",
         ),
     ] = False,
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            help="Target whose limits every example is checked against: openai (default), "
+            "azure-openai. A failing example is rejected (invalid_example), never written.",
+        ),
+    ] = "openai",
 ) -> None:
     """Convert an export into training JSON Lines."""
-    run = _RunOptions(images or [], allow_remote, allow_private_hosts, skip_empty)
+    run = _RunOptions(images or [], allow_remote, allow_private_hosts, skip_empty, profile)
     _keep_large_blocks()
     try:
         with _stdout(strict):
@@ -231,12 +239,13 @@ def _keep_large_blocks() -> None:
 
 @dataclass(frozen=True)
 class _RunOptions:
-    """The convert flags about images and empty annotations, passed on as one."""
+    """The convert flags about images, empty annotations and the target, passed on as one."""
 
     images: list[Path]
     allow_remote: bool
     allow_private_hosts: bool
     skip_empty: bool
+    profile: str
 
 
 def _convert(
@@ -278,6 +287,7 @@ def _convert(
             allow_remote=run.allow_remote,
             allow_private_hosts=run.allow_private_hosts,
             skip_empty=run.skip_empty,
+            profile=run.profile,
         )
         examples = _Stream(_progress(iter(conversion), "examples"), conversion)
         try:

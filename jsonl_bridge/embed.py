@@ -53,6 +53,8 @@ class EmbeddedImage:
     """The type of the bytes sent: image/jpeg, image/png or image/webp."""
     width: int
     height: int
+    mode: str
+    """Pillow's mode of the pixels sent (RGB or RGBA)."""
     displayed: tuple[int, int]
     """(width, height) after the EXIF orientation, before any downscale."""
     reencoded: bool
@@ -75,6 +77,7 @@ def embed_image(data: bytes, spec: ImagesSpec, *, name: str) -> EmbeddedImage:
                 mime=_MIME[kind],
                 width=image.width,
                 height=image.height,
+                mode=image.mode,
                 displayed=image.size,
                 reencoded=False,
                 nbytes=len(data),
@@ -218,6 +221,7 @@ def _reencode(data: bytes, spec: ImagesSpec, name: str) -> EmbeddedImage:
         mime=mime,
         width=image.width,
         height=image.height,
+        mode=image.mode,
         displayed=displayed,
         reencoded=True,
         nbytes=len(encoded),

@@ -45,6 +45,11 @@ class TaskImages:
             self._done[uri] = image
         return self._done[uri]
 
+    @property
+    def sent(self) -> list[EmbeddedImage]:
+        """The images embedded for this task so far."""
+        return list(self._done.values())
+
     def sent_size(self, key: str) -> tuple[int, int]:
         """(width, height) of the image a region's target names, as sent after any resize."""
         ref = next((m for m in self.record.media if m.key == key), None)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from jsonl_bridge.chat import Example
 from jsonl_bridge.errors import InputError, RecordError, UsageError
+from jsonl_bridge.gate import Gate
 from jsonl_bridge.mapping import Mapping, load_mapping
 from jsonl_bridge.media import Media
 from jsonl_bridge.records import ExportSchema, Record
@@ -60,9 +61,11 @@ class Conversion:
         mapping: Mapping,
         renderer: Renderer,
         media: Media,
+        gate: Gate,
         skip_empty: bool = False,
     ):
         self.mapping = mapping
+        self._gate = gate
         self._skip_empty = skip_empty
         self.report = Report()
         self.rejects: list[Reject] = []
@@ -92,6 +95,8 @@ class Conversion:
             self.report.images_embedded = stats.embedded
             self.report.images_reencoded = stats.reencoded
             self.report.image_bytes = stats.bytes
+        for message in self._gate.warnings():
+            self._warn(message)
         if ignored_predictions and self.mapping.include_predictions:
             self._warn(
                 f"{ignored_predictions} predictions are exported as ids only and were ignored"
@@ -122,12 +127,18 @@ class Conversion:
         if self._skip_empty and chosen.annotation is not None and not chosen.annotation.regions:
             self.report.skipped_empty += 1
             return None
+        images = self._media.for_task(record)
         try:
-            messages = self._media.for_task(record).embed_parts(chosen.messages)
+            messages = images.embed_parts(chosen.messages)
         except RecordError as exc:
             self._reject(record, exc.reason, exc.message, [])
             return None
-        return Example(id=record.id, source=record.source, messages=messages)
+        example = Example(id=record.id, source=record.source, messages=messages)
+        problems = self._gate.problems(example, images.sent)
+        if problems is not None:
+            self._reject(record, "invalid_example", problems, [])
+            return None
+        return example
 
     def _reject(self, record: Record, reason: str, detail: str, annotators: list[str]) -> None:
         self.report.rejected[reason] += 1
@@ -149,6 +160,7 @@ def convert(
     allow_remote: bool = False,
     allow_private_hosts: bool = False,
     skip_empty: bool = False,
+    profile: str = "openai",
 ) -> Conversion:
     """Turn an export (a path, or records you already have) into training examples.
 
@@ -156,7 +168,9 @@ def convert(
     downloaded only with `allow_remote`, and from private addresses only with
     `allow_private_hosts` as well (see docs/images.md). An annotation without results is a
     negative example when the mapping renders one (`[]` boxes); `skip_empty` leaves those tasks
-    out (counted in `report.skipped_empty`). Mapping problems, unusable image roots
+    out (counted in `report.skipped_empty`). Every example is checked as `bridge validate`
+    would under the target `profile` (docs/validate.md) and rejected (`invalid_example`) rather
+    than written when it fails. Mapping problems, unusable image roots
     and unreadable inputs raise before the first example; per-task problems are collected in
     `Conversion.rejects` while you iterate.
     """
@@ -166,6 +180,7 @@ def convert(
             "(allow_remote): pass both to download images from private addresses"
         )
     spec = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
+    gate = Gate(spec, profile)
     records: Iterable[Record]
     roots: list[ImageRoot] = [images] if isinstance(images, (str, Path)) else list(images)
     if isinstance(source_or_records, (str, Path)):
@@ -188,7 +203,7 @@ def convert(
         raise
     if limit is not None:
         records = islice(records, limit)
-    return Conversion(records, spec, renderer, media, skip_empty)
+    return Conversion(records, spec, renderer, media, gate, skip_empty)
 
 
 def _open(

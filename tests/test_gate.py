@@ -1,0 +1,117 @@
+"""`convert` checks every example as `bridge validate` would before writing it (issue 6).
+
+Expectations come from the fixtures' MANIFEST.md: e-mails 1-4 are written by the preset
+(billing, technical_support, sales, spam), e-mail 5 is a disagreement.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import jsonl_bridge as jb
+from jsonl_bridge import _validate_images
+from jsonl_bridge.records import Annotation, Record, Source, Text
+
+FIXTURES = Path(__file__).parent / "fixtures" / "label-studio"
+EMAIL = FIXTURES / "email-classification"
+QC = FIXTURES / "qc-defects"
+QC_ROOTS = [QC / "media" / "upload", QC / "external"]
+
+
+def test_an_output_outside_labels_allowed_is_rejected_not_written(tmp_path: Path) -> None:
+    """`unknown: keep` writes labels outside `allowed`; the gate then refuses those examples
+    (E401), so the file never holds a label the mapping does not declare."""
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "version: 1\nextends: email-classification\n"
+        "labels: {allowed: [billing, sales], unknown: keep}\n"
+    )
+    conversion = jb.convert(
+        EMAIL / "export.json", mapping, options={"label_config": EMAIL / "config.xml"}
+    )
+    written = {example.id: example.messages[-1].content for example in conversion}
+    assert written == {"1": "Classification: billing", "3": "Classification: sales"}
+    gated = {r.id: r.detail for r in conversion.rejects if r.reason == "invalid_example"}
+    assert set(gated) == {"2", "4"}
+    assert gated["2"].startswith("E401 ") and "technical_support" in gated["2"]
+    assert conversion.report.rejected["invalid_example"] == 2
+
+
+def _many_images_mapping(tmp_path: Path, count: int) -> Path:
+    mapping = tmp_path / "many.yaml"
+    parts = "".join("  - image: '{{ image }}'\n" for _ in range(count))
+    mapping.write_text(f"version: 1\nextends: qc-defects\nuser:\n  - text: Look.\n{parts}")
+    return mapping
+
+
+def test_the_profile_limits_images_per_example(tmp_path: Path) -> None:
+    """openai takes 10 images per example, azure-openai 64 (profiles.py, docs/validate.md)."""
+    mapping = _many_images_mapping(tmp_path, 11)
+    refused = jb.convert(QC / "export.json", mapping, images=QC_ROOTS)
+    assert list(refused) == []
+    gated = [r for r in refused.rejects if r.reason == "invalid_example"]
+    assert gated and all(r.detail.startswith("E309 11 images, over 10") for r in gated)
+    accepted = jb.convert(QC / "export.json", mapping, images=QC_ROOTS, profile="azure-openai")
+    examples = list(accepted)
+    assert len(examples) == len(gated)
+    assert "invalid_example" not in accepted.report.rejected
+    parts = examples[0].messages[1].content
+    assert isinstance(parts, list) and len(parts) == 12
+
+
+def test_embedded_images_are_not_decoded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate checks the images this run embedded from what embedding knows: decoding a
+    megabyte of base64 again per image would halve the image path's speed."""
+
+    def decode(*args: object) -> None:
+        raise AssertionError("an embedded image was decoded again")
+
+    monkeypatch.setattr(_validate_images, "_decode", decode)
+    conversion = jb.convert(QC / "export.json", "qc-defects", images=QC_ROOTS)
+    assert list(conversion)
+    assert "invalid_example" not in conversion.report.rejected
+
+
+def test_an_unknown_profile_is_a_usage_error() -> None:
+    with pytest.raises(jb.UsageError, match="did you mean 'openai'"):
+        jb.convert(EMAIL / "export.json", "email-classification", profile="opnai")
+
+
+def test_examples_over_the_token_estimate_are_written_with_a_warning() -> None:
+    """Services truncate an example over their token limit rather than fail the job: the
+    run warns, it does not reject. 65,536 tokens at 4 characters each: 262,144 characters."""
+    source = Source(tool="t", format="f", file="x.json")
+    long_answer = Text(field="summary", value="word " * 60_000)
+    records = [
+        Record(
+            id=str(n),
+            source=source,
+            data={"text": "Summarise this."},
+            annotations=[Annotation(annotator="a", regions=[long_answer])],
+        )
+        for n in range(2)
+    ]
+    conversion = jb.convert(records, "summarization")
+    with pytest.warns(UserWarning, match="2 examples are over the openai profile's 65,536"):
+        assert len(list(conversion)) == 2
+
+
+def test_the_cli_profile_option_reaches_the_gate(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from jsonl_bridge.cli import app
+
+    out = tmp_path / "qc.jsonl"
+    args = ["convert", str(QC / "export.json"), "-m", str(_many_images_mapping(tmp_path, 11))]
+    args += ["-o", str(out), *[f"--images={root}" for root in QC_ROOTS]]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1 and "invalid_example" in refused.stderr
+    accepted = CliRunner().invoke(app, [*args, "--profile", "azure-openai"])
+    assert accepted.exit_code == 0, accepted.stderr
+    first = json.loads(out.read_text().splitlines()[0])
+    assert len(first["messages"][1]["content"]) == 12
