@@ -74,6 +74,13 @@ class RecordError(BridgeError):
         super().__init__(message, where=where, field=field)
 
 
+class UnorderedError(RecordError):
+    """`select: first` or `latest` among annotations with no times and no ids (doccano keeps
+    neither): any choice would be a silent one, by file or user-name order."""
+
+    reason = "unordered"
+
+
 class TemplateError(RecordError):
     """A template failed on this task's data (undefined variable, bad filter input)."""
 

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from jsonl_bridge.chat import Message
-from jsonl_bridge.errors import DisagreementError, EmptyAnswerError, RecordError
+from jsonl_bridge.errors import (
+    DisagreementError,
+    EmptyAnswerError,
+    RecordError,
+    UnorderedError,
+)
 from jsonl_bridge.records import Annotation, Record
 
 Render = Callable[[Record, Annotation], list[Message]]
@@ -61,7 +66,17 @@ def select(record: Record, pool: list[Annotation], policy: str, render: Render) 
         return _agreeing(record, truths, render, majority=False)
     if policy in ("first", "latest") or _ANNOTATOR.fullmatch(policy):
         ordered = sorted(pool, key=_chronological)
-        chosen = ordered[0] if policy == "first" else ordered[-1]
+        if policy == "latest":
+            ordered.reverse()
+        chosen = ordered[0]
+        runner_up = ordered[1] if len(ordered) > 1 else None
+        if runner_up is not None and _chronological(chosen) == _chronological(runner_up):
+            raise UnorderedError(
+                f"select: {policy} cannot tell which annotation came {policy}: they have "
+                f"neither times nor ids (annotators {chosen.annotator}, "
+                f"{runner_up.annotator}); choose annotator:<name>, majority or auto",
+                annotators=[a.annotator or "?" for a in (chosen, runner_up)],
+            )
         return Selection(render(record, chosen), chosen)
     if policy == "majority":
         return _agreeing(record, pool, render, majority=True)

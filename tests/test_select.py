@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jsonl_bridge.chat import Message
-from jsonl_bridge.errors import DisagreementError, EmptyAnswerError
+from jsonl_bridge.errors import DisagreementError, EmptyAnswerError, UnorderedError
 from jsonl_bridge.records import Annotation, Choice, Record, Source
 from jsonl_bridge.select import NoGroundTruthError, candidates, select
 
@@ -100,6 +100,21 @@ def test_first_and_latest_use_created_at_then_id_never_file_order() -> None:
     assert choose(rec, "latest") == "late"
     same_time = record(ann("10", "1", "ten"), ann("9", "2", "nine"))
     assert choose(same_time, "first") == "nine"  # 9 < 10 numerically, not as text
+
+
+def test_first_and_latest_refuse_to_guess_without_times_or_ids() -> None:
+    """doccano keeps neither: picking by file or user-name order would be a silent choice
+    (DESIGN §11). One candidate, or a time or id that tells them apart, is fine."""
+    anna = Annotation(annotator="anna", regions=[Choice(field="category", labels=["a"])])
+    ben = Annotation(annotator="ben", regions=[Choice(field="category", labels=["b"])])
+    for policy in ("first", "latest"):
+        with pytest.raises(UnorderedError, match=f"select: {policy} cannot tell") as caught:
+            choose(record(anna, ben), policy)
+        assert sorted(caught.value.annotators) == ["anna", "ben"]
+        assert choose(record(ben), policy) == "b"
+    dated = anna.model_copy(update={"created_at": "2026-01-01T00:00:00Z"})
+    assert choose(record(dated, ben), "first") == "a"  # undated sorts last
+    assert choose(record(dated, ben), "latest") == "b"
 
 
 def test_majority_tie_rejects() -> None:
