@@ -201,9 +201,17 @@ def convert(
             "azure-openai. A failing example is rejected (invalid_example), never written.",
         ),
     ] = "openai",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes that re-encode images (default: the number of cores).",
+        ),
+    ] = None,
 ) -> None:
     """Convert an export into training JSON Lines."""
-    run = _RunOptions(images or [], allow_remote, allow_private_hosts, skip_empty, profile)
+    run = _RunOptions(images or [], allow_remote, allow_private_hosts, skip_empty, profile, workers)
     _keep_large_blocks()
     try:
         with _stdout(strict):
@@ -246,6 +254,7 @@ class _RunOptions:
     allow_private_hosts: bool
     skip_empty: bool
     profile: str
+    workers: int | None
 
 
 def _convert(
@@ -288,6 +297,7 @@ def _convert(
             allow_private_hosts=run.allow_private_hosts,
             skip_empty=run.skip_empty,
             profile=run.profile,
+            workers=run.workers,
         )
         examples = _Stream(_progress(iter(conversion), "examples"), conversion)
         try:
@@ -507,12 +517,18 @@ def agree(
     ] = None,
 ) -> None:
     """Measure inter-annotator agreement per field (exit 1 below --threshold)."""
-    from jsonl_bridge._agreement import agreement, report_text, write_disagreements
+    from jsonl_bridge._agreement import (
+        agreement,
+        check_threshold,
+        report_text,
+        write_disagreements,
+    )
     from jsonl_bridge.registry import get_adapter
 
     try:
         with _stdout():
             _check_format(format_)
+            check_threshold(threshold)
             adapter_name, options = _adapter_options(source, from_, option)
             if disagreements is not None:
                 _check_collisions(source, {"--disagreements": disagreements})
@@ -577,6 +593,52 @@ def stats(
                 _print(figures.to_text())
     except BridgeError as exc:
         _fail(exc)
+
+
+@app.command()
+def preview(
+    file: Annotated[Path, typer.Argument(help="A chat JSON Lines file.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="The HTML file; default <file stem>.html here."),
+    ] = None,
+    sample: Annotated[
+        int, typer.Option("--sample", help="Lines shown, drawn at random (default 200).")
+    ] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="The same seed shows the same lines.")] = 0,
+    source: Annotated[
+        Path | None,
+        typer.Option("--source", help="The export the file came from: adds agreement."),
+    ] = None,
+    from_: FromOpt = None,
+    option: OptionOpt = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option("-m", "--mapping", help="Check against it, and read boxes its way."),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page to look at a JSONL file before training."""
+    from jsonl_bridge.preview import write_preview
+
+    try:
+        done = write_preview(
+            file,
+            output,
+            sample=sample,
+            seed=seed,
+            mapping=mapping,
+            source=source,
+            from_=from_,
+            options=_parse_options(option),
+        )
+    except BridgeError as exc:
+        _fail(exc)
+    extra = f" and {_plural(done.flagged, 'line')} named by findings" if done.flagged else ""
+    _err(
+        f"wrote {done.output}: {_plural(done.sampled, 'line')} of {done.lines:,}{extra}, "
+        f"{_plural(done.errors, 'error')}, {_plural(done.warnings, 'warning')}, "
+        f"{done.bytes:,} bytes"
+    )
 
 
 @app.command()

@@ -69,6 +69,12 @@ def embed_image(data: bytes, spec: ImagesSpec, *, name: str) -> EmbeddedImage:
     Raises ImageInvalidError (not an image, truncated, corrupt) and ImageTooLargeError
     (decompression bomb, still over `images.max_bytes` after re-encoding).
     """
+    return pass_through(data, spec, name=name) or reencode(data, spec, name)
+
+
+def pass_through(data: bytes, spec: ImagesSpec, *, name: str) -> EmbeddedImage | None:
+    """`data` as it is when it already meets every limit, else None (it needs `reencode`).
+    Reads headers only: cheap next to re-encoding, which worker processes can take on."""
     kind = _sniff(data)
     with _open(data, name) as image:
         if kind is not None and _passes_through(image, data, kind, spec, name):
@@ -82,7 +88,7 @@ def embed_image(data: bytes, spec: ImagesSpec, *, name: str) -> EmbeddedImage:
                 reencoded=False,
                 nbytes=len(data),
             )
-    return _reencode(data, spec, name)
+    return None
 
 
 def _sniff(data: bytes) -> ImageFormat | None:
@@ -199,7 +205,7 @@ def _png_has_exif(data: bytes) -> bool:
     return False
 
 
-def _reencode(data: bytes, spec: ImagesSpec, name: str) -> EmbeddedImage:
+def reencode(data: bytes, spec: ImagesSpec, name: str) -> EmbeddedImage:
     """Decode, orient as displayed, convert, downscale and encode to `spec.format`."""
     from PIL import ImageOps
 

@@ -221,6 +221,13 @@ class Mapping(_Spec):
                 out[binding] = kinds[0] if len(kinds) == 1 else fallback
         return out
 
+    @property
+    def sends_images(self) -> bool:
+        """Does the user message have an image part (so the tasks' images are embedded)?"""
+        return isinstance(self.user, list) and any(
+            isinstance(part, ImagePartSpec) for part in self.user
+        )
+
     def templates(self) -> list[tuple[KeyPath, str]]:
         """Every template with its key path: system, user (or its parts), assistant."""
         out: list[tuple[KeyPath, str]] = []

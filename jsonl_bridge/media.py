@@ -7,11 +7,14 @@ cache, which holds the current task's images only (memory stays bounded by one t
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
 from jsonl_bridge.chat import ImagePart, ImageURL, Message, Part
-from jsonl_bridge.errors import ImageInvalidError, ImageNotFoundError
+from jsonl_bridge.errors import BridgeError, ImageInvalidError, ImageNotFoundError
 from jsonl_bridge.mapping import ImagesSpec
 from jsonl_bridge.records import MediaRef, Record
 
@@ -99,27 +102,103 @@ class TaskImages:
 
 
 class Media:
-    """Resolution and embedding for a whole run; `for_task` hands out the per-task cache."""
+    """Resolution and embedding for a whole run; `for_task` hands out the per-task cache.
 
-    def __init__(self, resolver: ImageResolver, spec: ImagesSpec):
+    With `workers` > 1, images that need re-encoding are re-encoded in that many worker
+    processes while earlier tasks render and are written (Pillow's resize and encode hold the
+    GIL, so threads would not help): the pipeline hands each record to `prefetch` `lookahead`
+    tasks before its turn. Output order is unchanged; memory holds the images of at most
+    `lookahead` tasks.
+    """
+
+    def __init__(self, resolver: ImageResolver, spec: ImagesSpec, *, workers: int = 1):
         self._resolver = resolver
         self._spec = spec
         self._task: TaskImages | None = None
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._ahead: dict[str, Future[EmbeddedImage]] = {}
+        self._prefetched: deque[tuple[Record, list[str]]] = deque()
         self.stats = ImageStats()
+
+    @property
+    def lookahead(self) -> int:
+        """How many tasks ahead to prepare: enough to keep every worker busy (0: none)."""
+        return 2 * self._workers if self._workers > 1 else 0
+
+    def prefetch(self, record: Record, *, wanted: bool = True) -> None:
+        """Start on `record`'s local images (`wanted`: it has annotations to write). Those
+        that pass through are embedded here; the others go to a worker. A remote image is
+        fetched only when its task uses it."""
+        uris = []
+        if wanted:
+            for ref in record.media:
+                if ref.uri not in self._ahead and not _is_remote(ref.uri):
+                    self._ahead[ref.uri] = self._start(ref.uri)
+                    uris.append(ref.uri)
+        self._prefetched.append((record, uris))
+        while len(self._prefetched) > self.lookahead + 1:  # tasks already done
+            self._drop_first()
+
+    def _start(self, uri: str) -> Future[EmbeddedImage]:
+        from jsonl_bridge.embed import pass_through, reencode
+
+        started: Future[EmbeddedImage] = Future()
+        try:
+            data = self._resolver.read(uri)
+            image = pass_through(data, self._spec, name=uri)
+        except BridgeError as exc:  # raised when the task uses the image, as without workers
+            started.set_exception(exc)
+            return started
+        if image is not None:
+            started.set_result(image)
+            return started
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
+        return self._pool.submit(reencode, data, self._spec, uri)
 
     def for_task(self, record: Record) -> TaskImages:
         """The cache of `record`'s images (a new one when the task changes)."""
         if self._task is None or self._task.record is not record:
+            self._forget_before(record)
             self._task = TaskImages(record, self)
         return self._task
 
+    def _forget_before(self, record: Record) -> None:
+        """Drop what was prepared for the tasks before `record` and never used (a rejected
+        task's images): tasks come in order, so none of them will ask again."""
+        if not any(done is record for done, _ in self._prefetched):
+            return
+        while self._prefetched[0][0] is not record:
+            self._drop_first()
+
+    def _drop_first(self) -> None:
+        _, uris = self._prefetched.popleft()
+        for uri in uris:
+            left = self._ahead.pop(uri, None)
+            if left is not None:
+                left.cancel()
+
     def embed(self, uri: str) -> EmbeddedImage:
+        """The image as sent: prepared ahead when `prefetch` started it, else now."""
         from jsonl_bridge.embed import embed_image
 
+        ahead = self._ahead.pop(uri, None)
+        if ahead is not None:
+            return ahead.result()
         return embed_image(self._resolver.read(uri), self._spec, name=uri)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._ahead.clear()
+        self._prefetched.clear()
         self._resolver.close()
+
+
+def _is_remote(uri: str) -> bool:
+    return uri[:8].lower().startswith(("http://", "https://"))
 
 
 def _ref_of(record: Record, uri: str) -> MediaRef | None:

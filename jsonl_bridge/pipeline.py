@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -81,7 +82,7 @@ class Conversion:
         ignored_predictions = 0
         annotators: set[str] = set()
         try:
-            for record in self._records:
+            for record in self._ahead_of_media(self._records):
                 self.report.tasks_read += 1
                 ignored_predictions += len(record.meta.get("prediction_ids", ()))
                 annotators.update(a.annotator for a in record.annotations if a.annotator)
@@ -102,6 +103,21 @@ class Conversion:
                 f"{ignored_predictions} predictions are exported as ids only and were ignored"
             )
         self._check_annotator(annotators)
+
+    def _ahead_of_media(self, records: Iterable[Record]) -> Iterator[Record]:
+        """The records, each handed to media `lookahead` tasks before its turn (when there
+        are image workers to keep busy)."""
+        window = self._media.lookahead
+        if not window:
+            yield from records
+            return
+        pending: deque[Record] = deque()
+        for record in records:
+            self._media.prefetch(record, wanted=bool(record.annotations) and not record.problems)
+            pending.append(record)
+            if len(pending) > window:
+                yield pending.popleft()
+        yield from pending
 
     def _check_annotator(self, seen: set[str]) -> None:
         """`select: annotator:<id>` naming nobody in the export is a typo, not an empty run."""
@@ -161,6 +177,7 @@ def convert(
     allow_private_hosts: bool = False,
     skip_empty: bool = False,
     profile: str = "openai",
+    workers: int | None = None,
 ) -> Conversion:
     """Turn an export (a path, or records you already have) into training examples.
 
@@ -168,11 +185,12 @@ def convert(
     downloaded only with `allow_remote`, and from private addresses only with
     `allow_private_hosts` as well (see docs/images.md). An annotation without results is a
     negative example when the mapping renders one (`[]` boxes); `skip_empty` leaves those tasks
-    out (counted in `report.skipped_empty`). Every example is checked as `bridge validate`
-    would under the target `profile` (docs/validate.md) and rejected (`invalid_example`) rather
-    than written when it fails. Mapping problems, unusable image roots
-    and unreadable inputs raise before the first example; per-task problems are collected in
-    `Conversion.rejects` while you iterate.
+    out (counted in `report.skipped_empty`). `workers` processes re-encode the images that
+    need it (default: the number of cores; 1 does it in this process). Every example is
+    checked as `bridge validate` would under the target `profile` (docs/validate.md) and
+    rejected (`invalid_example`) rather than written when it fails. Mapping problems,
+    unusable image roots and unreadable inputs raise before the first example; per-task
+    problems are collected in `Conversion.rejects` while you iterate.
     """
     if allow_private_hosts and not allow_remote:
         raise UsageError(
@@ -192,7 +210,9 @@ def convert(
     resolver = ImageResolver(
         roots, allow_remote=allow_remote, allow_private_hosts=allow_private_hosts
     )
-    media = Media(resolver, spec.images)
+    if workers is not None and workers < 1:
+        raise UsageError(f"workers must be at least 1, not {workers}")
+    media = Media(resolver, spec.images, workers=_workers(workers) if spec.sends_images else 1)
     try:
         renderer = Renderer.compile(spec, schema, media)
         if renderer.needs_label_scan:
@@ -204,6 +224,15 @@ def convert(
     if limit is not None:
         records = islice(records, limit)
     return Conversion(records, spec, renderer, media, gate, skip_empty)
+
+
+def _workers(asked: int | None) -> int:
+    """The worker processes for re-encoding: as asked, else one per core this process may
+    use."""
+    if asked is not None:
+        return asked
+    available = getattr(os, "process_cpu_count", None) or os.cpu_count
+    return available() or 1
 
 
 def _open(

@@ -341,34 +341,36 @@ def test_a_clean_part_is_a_negative_example_unless_skip_empty(tmp_path: Path) ->
     assert conversion.report.skipped_empty == 1 and "31" not in {r.id for r in conversion.rejects}
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_an_image_is_read_and_encoded_once_per_task(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     """qwen boxes need the size as sent while rendering, and the mapping sends the image
-    twice: still one read and one encoding of each task's image."""
+    twice: still one read and one encoding of each task's image, whether images are
+    prepared ahead for worker processes or not."""
     from jsonl_bridge import embed, resolve
 
     reads: list[str] = []
     encodings: list[str] = []
-    real_read, real_embed = resolve.ImageResolver.read, embed.embed_image
+    real_read, real_pass = resolve.ImageResolver.read, embed.pass_through
 
     def counting_read(self: Any, uri: str) -> bytes:
         reads.append(uri)
         return real_read(self, uri)
 
-    def counting_embed(data: bytes, spec: Any, *, name: str) -> Any:
-        encodings.append(name)
-        return real_embed(data, spec, name=name)
+    def counting_pass(data: bytes, spec: Any, *, name: str) -> Any:
+        encodings.append(name)  # every embedding starts here (re-encoding follows if needed)
+        return real_pass(data, spec, name=name)
 
     monkeypatch.setattr(resolve.ImageResolver, "read", counting_read)
-    monkeypatch.setattr(embed, "embed_image", counting_embed)
+    monkeypatch.setattr(embed, "pass_through", counting_pass)
     mapping = tmp_path / "m.yaml"
     mapping.write_text(
         "version: 1\nextends: qc-defects\nselect: first\n"
         "user:\n  - image: '{{ image }}'\n  - image: '{{ image }}'\n"
         "assistant: \"{{ regions | boxes('qwen') }}\"\n"
     )
-    conversion = jb.convert(QC / "export.json", mapping, images=QC_ROOTS, limit=2)
+    conversion = jb.convert(QC / "export.json", mapping, images=QC_ROOTS, limit=2, workers=workers)
     examples = {e.id: e for e in conversion}
     assert sorted(examples) == ["27", "28"]
     assert (
