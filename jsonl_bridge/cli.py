@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -382,7 +382,9 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _print_summary(source: Path, adapter: str, report: Any, rejects: list[Any], path: Any) -> None:
+def _print_summary(
+    source: Path, adapter: str, report: Any, rejects: Sequence[Any], path: Any
+) -> None:
     _err(f"read {_plural(report.tasks_read, 'task')} from {source} ({adapter})")
     for name, count in report.outputs.items():
         where = "stdout" if name == "-" else name

@@ -24,6 +24,7 @@ from jsonl_bridge.mapping import Mapping, load_mapping
 from jsonl_bridge.media import Media
 from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter, detect_adapter, get_adapter
+from jsonl_bridge.rejects import Rejects
 from jsonl_bridge.render import Renderer, infer_schema
 from jsonl_bridge.report import Reject, Report
 from jsonl_bridge.resolve import ImageResolver, ImageRoot
@@ -69,7 +70,8 @@ class Conversion:
         self._gate = gate
         self._skip_empty = skip_empty
         self.report = Report()
-        self.rejects: list[Reject] = []
+        self.rejects = Rejects()
+        """The rejected tasks, a read-only list (mostly on disk when there are many)."""
         self._records = records
         self._renderer = renderer
         self._media = media
