@@ -110,7 +110,31 @@ class Renderer:
         An annotation without results still renders: `[]` from `boxes` is a real negative
         example (a part without defects). When a template needs something it lacks, or the
         answer renders blank, the task is rejected as having no result.
+
+        Selection renders every annotator's answer of a task; when the templates cannot see
+        who answered (no `annotation`, no region ids), annotations with the same answers
+        render the same messages, so those are rendered once per task.
         """
+        key = self._answer_key(annotation)
+        if key is None:
+            return self._render_annotation(record, annotation)
+        memo = self._task_memo(record)
+        if key not in memo:
+            memo[key] = self._render_annotation(record, annotation)  # errors are not kept
+        messages: list[Message] = memo[key]
+        return messages
+
+    def _answer_key(self, annotation: Annotation) -> str | None:
+        """What the messages of `annotation` depend on besides the task, or None when that
+        includes the annotation itself (its annotator, ids, or regions with their ids)."""
+        if self._names & {"annotation", "regions"} or self.mapping.dialogue is not None:
+            return None
+        if any(region.type not in _ID_FREE_KINDS for region in annotation.regions):
+            return None  # fields.<box field> holds region dumps, ids included
+        dumps = ",".join(region.model_dump_json(exclude={"id"}) for region in annotation.regions)
+        return f"answer:{dumps}"
+
+    def _render_annotation(self, record: Record, annotation: Annotation) -> list[Message]:
         regions: list[Region] = []
         if annotation.regions:
             regions = ctx.apply_labels(annotation.regions, self.mapping.labels, record, annotation)
@@ -421,6 +445,8 @@ def _messages(turns: list[tuple[Role, str | list[Part]]]) -> list[Message]:
 
 
 _TASK_LEVEL = frozenset({"data", "schema", "record"})
+_ID_FREE_KINDS = frozenset({"choice", "tag", "taxonomy", "text", "number", "rating", "span"})
+"""Region kinds whose `fields` values carry no region id (see `_context.field_value`)."""
 
 
 def _undefined_hint(exc: Exception, context: dict[str, Any]) -> str:

@@ -679,3 +679,48 @@ def test_task_level_templates_render_once_per_task_and_never_leak_between_tasks(
         for rec in (first, first, second, first)
     ]
     assert contents == [["one", "3", "a"], ["one", "3", "a"], ["two", "4", "b"], ["one", "3", "a"]]
+
+
+# --- the same answer from several annotators renders once --------------------------------------
+
+
+def _three_annotators(*answers: Region) -> Record:
+    annotations = [
+        Annotation(id=str(n), annotator=who, regions=[answer])
+        for n, (who, answer) in enumerate(zip(("1", "2", "3"), answers, strict=True))
+    ]
+    return Record(id="9", source=SOURCE, data={"text": "Hi"}, annotations=annotations)
+
+
+def test_equal_answers_render_once_per_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Region ids differ between annotators (Label Studio gives each its own): still one
+    rendering for two equal answers, and a second one for the different answer."""
+    renderer = Renderer.compile(simple(tmp_path, "{{ label }}"), None)
+    calls: list[str | None] = []
+    real = renderer._render_annotation
+
+    def counting(record: Record, annotation: Annotation) -> list[Message]:
+        calls.append(annotation.annotator)
+        return real(record, annotation)
+
+    monkeypatch.setattr(renderer, "_render_annotation", counting)
+    a = Choice(id="r1", field="category", target="text", labels=["billing"])
+    b = a.model_copy(update={"id": "r2"})
+    c = a.model_copy(update={"id": "r3", "labels": ["sales"]})
+    record = _three_annotators(a, b, c)
+    answers = [renderer.render(record, x)[-1].content for x in record.annotations]
+    assert answers == ["billing", "billing", "sales"]
+    assert calls == ["1", "3"]
+
+
+@pytest.mark.parametrize(
+    "assistant", ["{{ label }} by {{ annotation.annotator }}", "{{ regions | tojson }}"]
+)
+def test_templates_that_see_the_annotation_render_each_one(tmp_path: Path, assistant: str) -> None:
+    renderer = Renderer.compile(simple(tmp_path, assistant), None)
+    a = Choice(id="r1", field="category", target="text", labels=["billing"])
+    record = _three_annotators(*(a.model_copy(update={"id": f"r{n}"}) for n in range(3)))
+    answers = [renderer.render(record, x)[-1].content for x in record.annotations]
+    assert len(set(answers)) == 3  # each names its annotator, or its region's id
