@@ -189,7 +189,7 @@ class Renderer:
     ) -> str:
         compiled = self._compiled[path]
         try:
-            return compiled.template.render(context)
+            return compiled.render(context)
         except _RENDER_ERRORS as exc:
             line = template_lineno(exc, compiled.filename)
             raise TemplateError(

@@ -7,7 +7,6 @@ the policy cannot decide, the task is rejected with the annotators and their ans
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -165,8 +164,17 @@ def _agreeing(record: Record, pool: list[Annotation], render: Render, majority: 
     )
 
 
-def _key(messages: list[Message]) -> str:
-    return json.dumps([m.model_dump(mode="json") for m in messages], ensure_ascii=False)
+def _key(messages: list[Message]) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
+    """What two renderings must share to be the same example (cheap: no JSON of the whole)."""
+    return tuple(
+        (
+            m.role,
+            m.content
+            if isinstance(m.content, str)
+            else tuple(p.model_dump_json() for p in m.content),
+        )
+        for m in messages
+    )
 
 
 def _who(annotation: Annotation) -> str:

@@ -17,7 +17,8 @@ from types import TracebackType
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes, pass_context
-from jinja2.runtime import Context
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context, new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from jsonl_bridge._yaml_positions import KeyPath
@@ -62,11 +63,50 @@ class ImageSizes:
         return self.sent(key) if self.sent is not None else self.of(target)
 
 
+MAX_REPEAT = 1_000_000
+"""Longest string or list a template may build with `*` (`'-' * 40` is fine, `'a' * 10**10`
+would take 10 GB)."""
+MAX_POWER_BITS = 4096
+"""Largest integer `**` may compute (`9 ** 99999999` would run for minutes)."""
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with `*` and `**` refused when one expression would exhaust
+    memory or CPU. Jinja leaves these operators to Python (which would build a 10 GB string
+    as asked), and folds constant expressions at compile time, so an unchecked `9 ** 99999999`
+    would hang even the loading of the mapping; intercepted, it is neither folded nor run."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _power_too_large(left, right):
+            raise SecurityError(f"{left!r} ** {right!r} is too large (over {MAX_POWER_BITS} bits)")
+        if operator == "*" and _repeat_too_long(left, right):
+            raise SecurityError(f"repeating a sequence to more than {MAX_REPEAT:,} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _power_too_large(base: Any, exponent: Any) -> bool:
+    if not isinstance(base, int) or not isinstance(exponent, int) or exponent <= 1:
+        return False  # floats overflow quickly and raise OverflowError
+    return abs(base) > 1 and exponent * abs(base).bit_length() > MAX_POWER_BITS
+
+
+def _repeat_too_long(left: Any, right: Any) -> bool:
+    sequence, times = (left, right) if isinstance(right, int) else (right, left)
+    if not isinstance(sequence, (str, list, tuple)) or not isinstance(times, int):
+        return False
+    return len(sequence) * times > MAX_REPEAT
+
+
 def make_environment() -> ImmutableSandboxedEnvironment:
-    """A fresh sandboxed environment with the bridge filters."""
-    env = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
-    )
+    """A fresh sandboxed environment with the bridge filters.
+
+    `lipsum` (a lorem-ipsum generator, of no use in a mapping) is removed: `lipsum(100000)`
+    takes minutes.
+    """
+    env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    del env.globals["lipsum"]
     env.filters["json"] = to_json
     env.filters["tojson"] = to_json
     env.filters["lines"] = lines
@@ -95,6 +135,24 @@ class CompiledTemplate:
     template: Template
     tree: nodes.Template
     filename: str
+    _globals: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_globals", dict(self.template.globals))
+
+    def render(self, context: dict[str, Any]) -> str:
+        """`template.render(context)`, five times faster: Jinja merges its globals (a
+        ChainMap, iterated twice) into every new context, which took a tenth of a
+        classification run; here they are merged once per template, then copied."""
+        template = self.template
+        env = template.environment
+        variables = {**self._globals, **context}
+        run = new_context(env, template.name, template.blocks, variables, True, None, None)
+        try:
+            return env.concat(template.root_render_func(run))
+        except Exception:
+            env.handle_exception()  # re-raises with the template's own line numbers
+            raise  # not reached
 
 
 def compile_mapping(
