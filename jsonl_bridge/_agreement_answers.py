@@ -65,6 +65,11 @@ class Collected:
     """Field → why it is not measured (its region type has no agreement measure here)."""
     names: set[str] = field(default_factory=set)
     """Every field name in the export's annotations, measured or not."""
+    unnamed: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(field, kind) → tasks where an annotation without an annotator name answered: an
+    export that merges its annotators (doccano's collaborative one) has only those."""
+    tools: set[str] = field(default_factory=set)
+    """The tools the records came from, so that a reason can say how that tool exports."""
     tasks: int = 0
     malformed: int = 0
 
@@ -77,10 +82,16 @@ def collect(records: Iterable[Record], only: str | None = None) -> Collected:
         if record.problems:
             collected.malformed += 1
             continue
+        collected.tools.add(record.source.tool)
         by_field: dict[tuple[str, str], dict[str, Any]] = {}
+        unnamed: set[tuple[str, str]] = set()
         for rater, annotation in _raters(record):
             for key, answer in _answers(annotation, collected, only).items():
                 by_field.setdefault(key, {})[rater] = answer
+                if not annotation.annotator:
+                    unnamed.add(key)
+        for key in unnamed:
+            collected.unnamed[key] = collected.unnamed.get(key, 0) + 1
         for key, answers in by_field.items():
             collected.seen.add(key)
             if len(answers) >= 2:

@@ -63,7 +63,10 @@ def compare_regions(
     a: Sequence[RegionAnswer], b: Sequence[RegionAnswer], threshold: float
 ) -> Tally:
     """Regions paired one-to-one by IoU ≥ threshold, greedily, highest IoU first (ties in
-    source order), whatever their labels; then how many pairs share the label, and the IoU sum."""
+    source order), twice: whatever their labels (`matched`, then how many of those pairs
+    share the label, and their IoU sum), and only between regions with the same label
+    (`matched_labeled`, the count a gate needs: a scratch drawn where the other annotator
+    drew a dent is not agreement)."""
     candidates = []
     for i, x in enumerate(a):
         for j, y in enumerate(b):
@@ -71,8 +74,10 @@ def compare_regions(
             if overlap >= threshold and overlap > 0:
                 candidates.append((overlap, i, j))
     pairs = _greedy(candidates)
+    labeled = _greedy([c for c in candidates if a[c[1]].label == b[c[2]].label])
     return {
         "matched": len(pairs),
+        "matched_labeled": len(labeled),
         "regions": len(a) + len(b),
         "same_label": sum(a[i].label == b[j].label for _, i, j in pairs),
         "iou_sum": sum(overlap for overlap, _, _ in pairs),

@@ -41,7 +41,7 @@ HEADLINES: dict[str, str] = {
     "categorical": "krippendorff_alpha",
     "numeric": "krippendorff_alpha",
     "spans": "f1",
-    "regions": "f1",
+    "regions": "labeled_f1",
     "text": "similarity",
 }
 """Kind → the metric the threshold applies to."""
@@ -76,7 +76,7 @@ def measure(name: str, kind: str, items: list[Item], iou_threshold: float) -> Fi
         undefined=undefined,
         n_items=len(items),
         annotators=annotators,
-        pairs=_pairs(items, annotators, pair_metrics),
+        pairs=_pairs(kind, items, annotators, pair_metrics),
         disagreements=[_disagreement(name, kind, i) for i in items if differ(i)],
         confusion=confusion,
     )
@@ -125,12 +125,23 @@ def _cohen(items: list[Item], values: list[Any]) -> float:
     """Cohen's κ of the two annotators of `items` (each item has both)."""
     import numpy as np
 
+    first, second = sorted(items[0].answers, key=_natural)
+    return cohen_kappa(np.array(_cross_table(items, first, second, values), dtype=float))
+
+
+def _cross_table(items: list[Item], first: str, second: str, values: list[Any]) -> list[list[int]]:
+    """How often `first` said values[i] while `second` said values[j], on items both answered."""
     index = {value: i for i, value in enumerate(values)}
-    table = np.zeros((len(values), len(values)))
+    table = [[0] * len(values) for _ in values]
     for item in items:
-        first, second = (item.answers[r] for r in sorted(item.answers, key=_natural))
-        table[index[first], index[second]] += 1
-    return cohen_kappa(table)
+        table[index[item.answers[first]]][index[item.answers[second]]] += 1
+    return table
+
+
+def _pair_confusion(items: list[Item], first: str, second: str) -> Confusion:
+    """The A × B confusion table of one pair, over the values the pair gave."""
+    values = sorted({value for item in items for value in item.answers.values()})
+    return Confusion([_label(v) for v in values], _cross_table(items, first, second, values))
 
 
 def _categorical_pair(items: list[Item]) -> tuple[Metrics, dict[str, str]]:
@@ -179,7 +190,10 @@ def _from_tally(kind: str, tally: Tally) -> tuple[Metrics, dict[str, str]]:
             "similarity": tally["similarity_sum"] / tally["pairs"],
             "exact_match": tally["exact"] / tally["pairs"],
         }, {}
-    metrics: Metrics = {"f1": 2 * tally["matched"] / tally["regions"]}
+    metrics: Metrics = {
+        "labeled_f1": 2 * tally["matched_labeled"] / tally["regions"],
+        "f1": 2 * tally["matched"] / tally["regions"],
+    }
     if tally["matched"]:
         metrics["label_agreement"] = tally["same_label"] / tally["matched"]
         metrics["mean_iou"] = tally["iou_sum"] / tally["matched"]
@@ -209,7 +223,7 @@ def _pairs_differ(kind: str, compare: Compare) -> Callable[[Item], bool]:
         if kind == "spans":
             return 2 * t["matched"] == t["spans"]
         if kind == "regions":
-            return 2 * t["matched"] == t["regions"] and t["same_label"] == t["matched"]
+            return 2 * t["matched_labeled"] == t["regions"]
         return t["exact"] == 1
 
     def differ(item: Item) -> bool:
@@ -220,11 +234,13 @@ def _pairs_differ(kind: str, compare: Compare) -> Callable[[Item], bool]:
 
 
 def _pairs(
+    kind: str,
     items: list[Item],
     annotators: list[str],
     metrics_of: Callable[[list[Item]], tuple[Metrics, dict[str, str]]],
 ) -> list[PairAgreement]:
-    """Every pair of annotators that share at least one item, on the items they share."""
+    """Every pair of annotators that share at least one item, on the items they share;
+    for a categorical field, with what one said against what the other said."""
     pairs = []
     for a, b in combinations(annotators, 2):
         shared = [
@@ -234,7 +250,8 @@ def _pairs(
         ]
         if shared:
             metrics, undefined = metrics_of(shared)
-            pairs.append(PairAgreement((a, b), len(shared), metrics, undefined))
+            table = _pair_confusion(shared, a, b) if kind == "categorical" else None
+            pairs.append(PairAgreement((a, b), len(shared), metrics, undefined, table))
     return pairs
 
 

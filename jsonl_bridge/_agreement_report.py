@@ -7,6 +7,7 @@ undefined headline (no variation, a single item) cannot show agreement, so it fa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,21 +17,40 @@ Metrics = dict[str, float | None]
 
 
 @dataclass(frozen=True)
+class Confusion:
+    """A labels × labels table of counts. A field's is Krippendorff's coincidence matrix:
+    how often value `labels[i]` met `labels[j]` in an item (each ordered pair of an item's m
+    values counts 1/(m − 1)), symmetric. A pair's is the A × B table: how often the first
+    annotator said `labels[i]` while the second said `labels[j]`."""
+
+    labels: list[str]
+    matrix: Sequence[Sequence[float]]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"labels": self.labels, "matrix": self.matrix}
+
+
+@dataclass(frozen=True)
 class PairAgreement:
-    """Two annotators, on the items both answered."""
+    """Two annotators, on the items both answered; for a categorical field, `confusion` is
+    their A × B table (rows: what `annotators[0]` said, columns: `annotators[1]`)."""
 
     annotators: tuple[str, str]
     n_items: int
     metrics: Metrics
     undefined: dict[str, str] = field(default_factory=dict)
+    confusion: Confusion | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "annotators": list(self.annotators),
             "n_items": self.n_items,
             "metrics": self.metrics,
             "undefined": self.undefined,
         }
+        if self.confusion is not None:
+            out["confusion"] = self.confusion.to_json_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -49,15 +69,6 @@ class Disagreement:
         else:
             where["pointer"] = self.source.pointer
         return {"id": self.id, "source": where, "field": self.field, "answers": self.answers}
-
-
-@dataclass(frozen=True)
-class Confusion:
-    """Krippendorff's coincidence matrix: how often value `labels[i]` met `labels[j]` in an
-    item (each ordered pair of an item's m values counts 1/(m − 1)); symmetric."""
-
-    labels: list[str]
-    matrix: list[list[float]]
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,7 @@ class FieldAgreement:
             "disagreements": len(self.disagreements),
         }
         if self.confusion is not None:
-            out["confusion"] = {"labels": self.confusion.labels, "matrix": self.confusion.matrix}
+            out["confusion"] = self.confusion.to_json_dict()
         return out
 
 
@@ -166,8 +177,13 @@ def _field_text(f: FieldAgreement, threshold: float) -> list[str]:
         lines.append(
             f"    {' × '.join(pair.annotators)}: {_count(pair.n_items, 'item')}, {figures}"
         )
+        if pair.confusion is not None:
+            first, second = pair.annotators
+            title = f"rows: what {first} said, columns: what {second} said"
+            lines += _table_text(title, pair.confusion, "      ")
     if f.confusion is not None:
-        lines += _confusion_text(f.confusion)
+        title = "coincidences (value × value, pairs within an item):"
+        lines += _table_text(title, f.confusion, "  ")
     if f.disagreements:
         ids = ", ".join(d.id for d in f.disagreements[:20])
         more = " ..." if len(f.disagreements) > 20 else ""
@@ -175,16 +191,18 @@ def _field_text(f: FieldAgreement, threshold: float) -> list[str]:
     return lines
 
 
-def _confusion_text(confusion: Confusion) -> list[str]:
+def _table_text(title: str, confusion: Confusion, indent: str) -> list[str]:
+    """A labelled table under its title, its rows two spaces further in."""
     width = max(len(label) for label in confusion.labels)
     cells = [max(len(label), 5) for label in confusion.labels]
     head = " ".join(label.rjust(cell) for label, cell in zip(confusion.labels, cells, strict=True))
-    lines = ["  coincidences (value × value, pairs within an item):", f"    {' ' * width} {head}"]
+    rows = indent + "  "
+    lines = [f"{indent}{title}", f"{rows}{' ' * width} {head}"]
     for label, row in zip(confusion.labels, confusion.matrix, strict=True):
         counts = " ".join(
             f"{round(value, 2):g}".rjust(cell) for value, cell in zip(row, cells, strict=True)
         )
-        lines.append(f"    {label.ljust(width)} {counts}")
+        lines.append(f"{rows}{label.ljust(width)} {counts}")
     return lines
 
 

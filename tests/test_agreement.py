@@ -143,13 +143,38 @@ def test_qc_defect_boxes_matched_by_iou() -> None:
     report = jb.agreement(jb.read(LS / "qc-defects" / "export.json"))
     boxes = report.fields["defect"]
     assert (boxes.kind, boxes.n_items) == ("regions", 2)
-    assert boxes.metrics["f1"] == pytest.approx(6 / 9)
+    assert boxes.headline == "labeled_f1"
+    assert boxes.metrics["labeled_f1"] == pytest.approx(6 / 9)  # every pair is dent-dent or
+    assert boxes.metrics["f1"] == pytest.approx(6 / 9)  # scratch-scratch
     assert boxes.metrics["label_agreement"] == 1.0
     ious = [4800 / 6800, 3000 / 3456, 5000 / 6682]
     assert boxes.metrics["mean_iou"] == pytest.approx(sum(ious) / 3, rel=1e-4)
     assert report.skipped["defect_poly"] == "no item was answered by two annotators"
     lenient = jb.agreement(jb.read(LS / "qc-defects" / "export.json"), iou_threshold=0.3)
     assert lenient.fields["defect"].metrics["f1"] == pytest.approx(8 / 9)
+    assert lenient.fields["defect"].metrics["labeled_f1"] == pytest.approx(8 / 9)  # dent, dent
+
+
+def test_boxes_in_the_same_place_with_different_labels_fail_the_gate() -> None:
+    """Two annotators draw the same boxes; on item 2 one calls it a scratch, the other a dent.
+    Label-blind F1 is 2·2/4 = 1; label-aware F1 pairs only item 1: 2·1/4 = 0.5."""
+
+    def box(label: str) -> Box:
+        return Box(field="defect", label=label, x=10, y=10, w=20, h=20)
+
+    records = [
+        record("1", by("a", box("scratch")), by("b", box("scratch"))),
+        record("2", by("a", box("scratch")), by("b", box("dent"))),
+    ]
+    boxes = jb.agreement(records).fields["defect"]
+    assert boxes.metrics["f1"] == 1.0
+    assert boxes.metrics["label_agreement"] == 0.5
+    assert boxes.metrics["labeled_f1"] == 0.5
+    assert boxes.value == 0.5
+    assert not boxes.passed(0.8)
+    assert [d.id for d in boxes.disagreements] == ["2"]
+    (pair,) = boxes.pairs
+    assert pair.metrics["labeled_f1"] == 0.5
 
 
 @pytest.mark.parametrize(("project", "field"), [("dialogue", "reply"), ("cad-code", "code")])
@@ -184,6 +209,43 @@ def test_field_filter_and_unknown_field() -> None:
     assert report.skipped == {}
     with pytest.raises(UsageError, match=r"'lable'.*fields: label, relations"):
         jb.agreement(jb.read(LS / "ner-spans" / "export.json"), field="lable")
+    with pytest.raises(UsageError, match=r"did you mean 'label'\?"):
+        jb.agreement(jb.read(LS / "ner-spans" / "export.json"), field="lable")
+    with pytest.raises(UsageError) as far:
+        jb.agreement(jb.read(LS / "ner-spans" / "export.json"), field="category")
+    assert "did you mean" not in str(far.value)
+
+
+def test_each_pair_has_its_own_confusion_table() -> None:
+    """By hand from MANIFEST.md (users 1, 2, 3): 1×2 on e1-e5 said billing/billing,
+    tech/tech, sales/sales, spam/spam, billing/other; 1×3 on e1-e3 billing/billing,
+    tech/other, sales/billing. Rows are what the first annotator said."""
+    pairs = {
+        p.annotators: p
+        for p in jb.agreement(jb.read(EMAIL / "export.json")).fields["category"].pairs
+    }
+    one_two = pairs[("1", "2")].confusion
+    assert one_two is not None
+    assert one_two.labels == ["billing", "other", "sales", "spam", "technical_support"]
+    assert one_two.matrix == [
+        [1, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0],
+        [0, 0, 1, 0, 0],
+        [0, 0, 0, 1, 0],
+        [0, 0, 0, 0, 1],
+    ]
+    one_three = pairs[("1", "3")].confusion
+    assert one_three is not None
+    assert one_three.labels == ["billing", "other", "sales", "technical_support"]
+    assert one_three.matrix == [[1, 0, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0]]
+    as_json = pairs[("1", "3")].to_json_dict()["confusion"]
+    assert as_json == {"labels": one_three.labels, "matrix": one_three.matrix}
+
+
+def test_pairs_of_other_kinds_have_no_confusion_table() -> None:
+    (pair,) = jb.agreement(jb.read(LS / "ner-spans" / "export.json")).fields["label"].pairs
+    assert pair.confusion is None
+    assert "confusion" not in pair.to_json_dict()
 
 
 # Records built here: numbers, user names, missing answers, multi-label, predictions.
@@ -195,7 +257,7 @@ def record(task: str, *annotations: Annotation) -> Record:
     return Record(id=task, source=SOURCE, annotations=list(annotations))
 
 
-def by(user: str, *regions: Any, **flags: Any) -> Annotation:
+def by(user: str | None, *regions: Any, **flags: Any) -> Annotation:
     return Annotation(annotator=user, regions=list(regions), **flags)
 
 
@@ -224,9 +286,29 @@ def test_doccano_style_users_and_empty_answers() -> None:
     assert label.n_items == 3
     assert label.annotators == ["anna", "ben"]
     assert label.metrics["percent_agreement"] == pytest.approx(2 / 3)  # {A,B} = {B,A}
-    assert label.metrics["fleiss_kappa"] is not None
-    assert label.metrics["cohen_kappa"] is not None
+    # By hand over items 2-4 (values AB, B, A): anna AB, B, A; ben AB, B, B.
+    # Cohen: po = 2/3; pe = (AB 1·1 + B 1·2 + A 1·0) / 9 = 1/3; κ = (2/3 − 1/3) / (2/3) = 1/2.
+    # Fleiss: P̄ = 2/3; shares of the 6 ratings AB 2/6, B 3/6, A 1/6, P̄e = 14/36 = 7/18;
+    #   κ = (2/3 − 7/18) / (11/18) = 5/11 = 10/22.
+    # Krippendorff: coincidences AB-AB 2, B-B 2, A-B 1, B-A 1; n = 6, margins 2, 3, 1:
+    #   α = 1 − 5 · 2 / (36 − 4 − 9 − 1) = 1 − 10/22 = 6/11.
+    assert label.metrics["cohen_kappa"] == pytest.approx(0.5)
+    assert label.metrics["fleiss_kappa"] == pytest.approx(10 / 22)
+    assert label.metrics["krippendorff_alpha"] == pytest.approx(6 / 11)
     assert [d.answers for d in label.disagreements] == [{"anna": "A", "ben": "B"}]
+
+
+def test_answers_without_an_annotator_name_are_named_as_the_reason() -> None:
+    """A tool that merges its annotators writes one nameless annotation per task."""
+    records = [record(t, by(None, Choice(field="c", labels=["x", "y"]))) for t in "12"]
+    report = jb.agreement(records)
+    assert report.fields == {}
+    reason = report.skipped["c"]
+    assert reason.startswith("no item was answered by two annotators")
+    assert "the annotations of 2 tasks carry no annotator name" in reason
+    assert "doccano" not in reason  # the doccano advice is for doccano exports only
+    named = jb.agreement([record("1", by("a", Choice(field="c", labels=["x"])))])
+    assert named.skipped == {"c": "no item was answered by two annotators"}
 
 
 def test_cancelled_annotations_and_predictions_do_not_count() -> None:

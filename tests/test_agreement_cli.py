@@ -56,7 +56,10 @@ def test_iou_option_reaches_the_box_matching() -> None:
     assert run(qc)[0] == 1  # F1 6/9
     code, out, _ = run(qc, "--iou", "0.3", "--format", "json")
     assert code == 0  # the rotated dent now pairs up: F1 8/9
-    assert json.loads(out)["fields"]["defect"]["metrics"]["f1"] == pytest.approx(8 / 9)
+    defect = json.loads(out)["fields"]["defect"]
+    assert defect["metrics"]["f1"] == pytest.approx(8 / 9)
+    assert defect["headline"] == "labeled_f1"  # every pair in qc-defects shares its label
+    assert defect["metrics"]["labeled_f1"] == pytest.approx(8 / 9)
 
 
 def test_disagreements_file_is_ready_for_re_review(tmp_path: Path) -> None:
@@ -80,17 +83,46 @@ def test_text_output_names_undefined_metrics_and_the_coincidences() -> None:
     assert "(fleiss_kappa: items have 2 to 3 annotators" in out
     assert "1 × 2: 5 items, percent_agreement 0.800, cohen_kappa 0.750" in out
     assert "disagreements: 3 items (2, 3, 5)" in out
+    # 1 × 2 from MANIFEST.md: e5 is the only disagreement, 1 said billing and 2 other
+    assert "rows: what 1 said, columns: what 2 said" in out
+    assert "        billing                 1     1     0     0                 0" in out
+
+
+def test_json_gives_each_pair_its_confusion_table() -> None:
+    _, out, _ = run(EMAIL, "--format", "json")
+    pairs = json.loads(out)["fields"]["category"]["pairs"]
+    two_three = next(p for p in pairs if p["annotators"] == ["2", "3"])
+    # MANIFEST.md, e1-e3: 2 said billing, technical_support, sales; 3 billing, other, billing
+    assert two_three["confusion"] == {
+        "labels": ["billing", "other", "sales", "technical_support"],
+        "matrix": [[1, 0, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0]],
+    }
 
 
 def test_usage_and_input_errors() -> None:
     code, _, err = run(NER, "--field", "lable")
     assert code == 2
     assert "no annotation has this field (fields: label, relations)" in err
+    assert "did you mean 'label'?" in err
     assert run(NER, "--format", "xml")[0] == 2
     assert run(NER, "--iou", "0")[0] == 2
     code, _, err = run(NER, "--disagreements", NER)
     assert code == 2
     assert "refusing to overwrite the input" in err
+
+
+@pytest.mark.parametrize("threshold", ["50", "80", "-0.1", "1.01", "nan"])
+def test_a_threshold_outside_zero_one_is_a_usage_error(threshold: str) -> None:
+    code, out, err = run(NER, "--threshold", threshold)
+    assert code == 2
+    assert "--threshold" in err
+    assert "between 0 and 1" in err
+    assert out == ""
+
+
+def test_the_ends_of_zero_one_are_valid_thresholds() -> None:
+    assert run(NER, "--threshold", "0")[0] == 0
+    assert run(NER, "--threshold", "1")[0] == 1  # exact-match F1 12/14 < 1
 
 
 def test_unreadable_input_exits_3(tmp_path: Path) -> None:

@@ -110,3 +110,70 @@ def test_the_disagreements_file_names_each_users_answer(tmp_path: Path) -> None:
             user: sorted(v) if isinstance(v, list) else [v] for user, v in row["answers"].items()
         }
         assert got == {user: list(labels) for user, labels in truth[key].items()}
+
+
+BOXES = DOCCANO / "bounding-box"
+
+
+def _iou(a: dict[str, float], b: dict[str, float]) -> float:
+    """IoU of two doccano boxes (x, y, width, height); the same in any unit."""
+    width = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
+    height = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
+    inter = max(width, 0) * max(height, 0)
+    return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
+
+
+def test_bounding_box_labeled_f1_matches_the_answer_key() -> None:
+    """From ground_truth.json: b1 anna and ben both draw a SCRATCH (IoU 216/312); b2 anna's
+    DENT and ben's SCRATCH cover the same spot (IoU 100/144) and anna's small SCRATCH meets
+    nothing. Label-blind: 2 pairs of 5 boxes (F1 0.8, half with the same label); label-aware:
+    1 pair, F1 2·1/5 = 0.4, which is the headline, so the export fails the 0.8 gate."""
+    truth = json.loads((BOXES / "ground_truth.json").read_text("utf-8"))
+    boxes = 0
+    labeled_pairs = 0
+    for example in truth["examples"]:
+        by_user = {user: drawn for user, drawn in example["boxes_by_user"].items() if drawn}
+        if len(by_user) < 2:
+            continue
+        (first, a), (second, b) = sorted(by_user.items())
+        assert (first, second) == ("anna", "ben")
+        boxes += len(a) + len(b)
+        taken: set[int] = set()
+        for box in a:  # at most one candidate per box here, so greedy order does not matter
+            for j, other in enumerate(b):
+                if j not in taken and other["label"] == box["label"] and _iou(box, other) >= 0.5:
+                    taken.add(j)
+                    labeled_pairs += 1
+                    break
+    assert (boxes, labeled_pairs) == (5, 1)
+    report = jb.agreement(jb.read(BOXES / "exports" / "JSONL__individual__all.zip"))
+    field = report.fields["bbox"]
+    assert field.headline == "labeled_f1"
+    assert field.metrics["labeled_f1"] == pytest.approx(2 * labeled_pairs / boxes)
+    assert field.metrics["f1"] == pytest.approx(2 * 2 / boxes)
+    assert field.metrics["label_agreement"] == pytest.approx(1 / 2)
+    assert field.metrics["mean_iou"] == pytest.approx((216 / 312 + 100 / 144) / 2)
+    assert not report.passed(0.8)
+    assert report.passed(0.4)
+
+
+@pytest.mark.filterwarnings("ignore:.*collaborative")  # the adapter's own warning
+@pytest.mark.parametrize(
+    "export",
+    [
+        BOXES / "exports" / "JSONL__collaborative__all.zip",
+        CLASSIFICATION / "exports" / "JSONL__collaborative__all.zip",
+    ],
+)
+def test_a_collaborative_export_says_why_nothing_is_measurable(export: Path) -> None:
+    """Collaborative exports merge every user's labels into one nameless annotation
+    (README fact 3), so no item has two annotators; the report says so and how to fix it."""
+    report = jb.agreement(jb.read(export))
+    assert report.fields == {}
+    (reason,) = report.skipped.values()
+    assert "carry no annotator name" in reason
+    assert "doccano's collaborative export merges" in reason
+    assert "collaborative annotation off" in reason
+    result = CliRunner().invoke(app, ["agree", str(export)])
+    assert result.exit_code == 1
+    assert "carry no annotator name" in result.stdout

@@ -60,8 +60,23 @@ def test_regions_pair_greedily_highest_iou_first() -> None:
     assert tally["same_label"] == 1  # scratch vs dent on the second pair
     assert tally["iou_sum"] == pytest.approx(0.9 + 5 / 6)
     assert tally["regions"] == 4
+    assert tally["matched_labeled"] == 1  # dent-dent; the scratch has no dent partner
     strict = compare_regions(a, b, threshold=0.85)
     assert strict["matched"] == 1
+
+
+def test_labeled_pairs_need_the_same_label_and_are_matched_on_their_own() -> None:
+    """a's scratch covers b's dent (IoU 90/100) and b's scratch (60/100). Label-blind, it
+    pairs with the dent (highest IoU) and the labels differ; label-aware, only the scratch
+    is a candidate, so it pairs with that."""
+    a = [RegionAnswer("scratch", (0, 0, 10, 10))]
+    b = [RegionAnswer("dent", (0, 0, 10, 9)), RegionAnswer("scratch", (0, 0, 10, 6))]
+    tally = compare_regions(a, b, threshold=0.5)
+    assert (tally["matched"], tally["same_label"]) == (1, 0)
+    assert tally["matched_labeled"] == 1
+    assert compare_regions(a, b, threshold=0.7)["matched_labeled"] == 0  # 0.6 < 0.7
+    same_place = compare_regions(a, [RegionAnswer("dent", (0, 0, 10, 10))], threshold=0.5)
+    assert (same_place["matched"], same_place["matched_labeled"]) == (1, 0)
 
 
 def test_text_similarity_is_difflib_on_normalised_text() -> None:
@@ -94,3 +109,16 @@ def test_a_span_set_matches_itself_completely(spec: list[tuple[int, int, str]]) 
     tally = compare_spans(spans, list(reversed(spans)))
     assert 2 * tally["matched"] == tally["spans"]
     assert 2 * tally["matched_overlap"] == tally["spans"]
+
+
+@given(st.lists(st.tuples(rects, st.sampled_from(["dent", "scratch"])), max_size=8))
+def test_a_region_set_matches_itself_completely_with_its_labels(
+    spec: list[tuple[tuple[float, float, float, float], str]],
+) -> None:
+    regions = [RegionAnswer(label, rect) for rect, label in spec]
+    tally = compare_regions(regions, list(reversed(regions)), threshold=0.5)
+    assert 2 * tally["matched_labeled"] == tally["regions"]
+    renamed = [RegionAnswer("paint_chip", region.rect) for region in regions]
+    blind = compare_regions(regions, renamed, threshold=0.5)
+    assert 2 * blind["matched"] == blind["regions"]  # the same places...
+    assert blind["matched_labeled"] == 0  # ...with other labels agree on nothing
