@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "to_dataframe": "jsonl_bridge.frames",
     "validate": "jsonl_bridge.validation",
     "write_jsonl": "jsonl_bridge.writer",
+    "write_preview": "jsonl_bridge.preview",
 }
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "to_dataframe",
     "validate",
     "write_jsonl",
+    "write_preview",
 ]
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
     from jsonl_bridge.frames import to_dataframe
     from jsonl_bridge.mapping import Mapping, load_mapping
     from jsonl_bridge.pipeline import Conversion, convert, read
+    from jsonl_bridge.preview import write_preview
     from jsonl_bridge.records import Record
     from jsonl_bridge.report import Report
     from jsonl_bridge.validation import ValidationReport, validate

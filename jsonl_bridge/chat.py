@@ -64,3 +64,9 @@ class Example(_Frozen):
     def to_json_dict(self) -> dict[str, Any]:
         """The exact object written as one JSON Lines line."""
         return {"messages": [m.model_dump(mode="json") for m in self.messages]}
+
+    def _repr_html_(self) -> str:
+        """Notebooks show the preview report's card: chat bubbles, the image with its boxes."""
+        from jsonl_bridge._preview_cards import example_html
+
+        return example_html(self.to_json_dict())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jsonl_bridge.chat import Example, Message
@@ -12,18 +14,27 @@ if TYPE_CHECKING:
     import pandas
 
 
-def to_dataframe(items: Iterable[Record] | Iterable[Example]) -> pandas.DataFrame:
-    """Records → one row per annotation (a column per field); examples → one row each.
+def to_dataframe(
+    items: Iterable[Record] | Iterable[Example] | str | os.PathLike[str],
+) -> pandas.DataFrame:
+    """Records → one row per annotation (a column per field); examples, or a chat JSON Lines
+    file given by its path, → one row each.
 
     Record rows carry the task id, the task data as `data.<key>` columns, annotator, kind,
     ground_truth, cancelled, created_at and, per field, its answer as a `field.<name>` column
     (prefixed like the data, so a field named `id` or `annotator` cannot overwrite those): a
     label, text or number when there is one, else a list (several choices, spans as
     `{"label", "text"}`, boxes).
-    Example rows carry id, system, user and assistant text and the message count.
+    Example rows carry id, system, user and assistant text and the message count. A file's
+    rows carry its line number instead of an id, the image count, and, for a line that is
+    not a chat example, the validation finding that says why (`problem`; the file is read
+    line by line).
     """
     import pandas
 
+    if isinstance(items, (str, os.PathLike)):
+        lines: pandas.DataFrame = pandas.DataFrame(list(_file_rows(Path(items))))
+        return lines
     rows: list[dict[str, Any]] = []
     for item in items:
         if isinstance(item, Example):
@@ -87,6 +98,47 @@ def _example_row(example: Example) -> dict[str, Any]:
         "assistant": _text(example.messages[-1]),
         "messages": len(example.messages),
     }
+
+
+def _file_rows(path: Path) -> Iterator[dict[str, Any]]:
+    from jsonl_bridge.validation import check_readable, read_examples
+
+    check_readable(path)
+    for line, value, problem in read_examples(path):
+        messages = value.get("messages") if isinstance(value, dict) else None
+        if problem is not None or not isinstance(messages, list) or not messages:
+            why = f"{problem.code} {problem.message}" if problem else "not a chat example"
+            yield {"line": line, "problem": why}
+            continue
+        parsed = [m for m in messages if isinstance(m, dict)]
+        by_role: dict[str, str] = {}
+        for message in parsed:
+            by_role.setdefault(str(message.get("role")), _plain_text(message.get("content")))
+        yield {
+            "line": line,
+            "system": by_role.get("system"),
+            "user": by_role.get("user"),
+            "assistant": _plain_text(parsed[-1].get("content")) if parsed else None,
+            "messages": len(messages),
+            "images": sum(_images(m.get("content")) for m in parsed),
+            "problem": None,
+        }
+
+
+def _plain_text(content: Any) -> str:
+    """A parsed message's text: the string, or its text parts joined by newlines."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+    return "\n".join(t for t in parts if isinstance(t, str))
+
+
+def _images(content: Any) -> int:
+    if not isinstance(content, list):
+        return 0
+    return sum(isinstance(p, dict) and p.get("type") == "image_url" for p in content)
 
 
 def _text(message: Message) -> str:
