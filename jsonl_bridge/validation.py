@@ -4,15 +4,14 @@
 `jsonl_bridge.validate` as an attribute of the package once imported.)
 
 Files are read line by line (never whole), each line parsed and checked by the pure
-`check_example`; what needs more than one line is kept small: an 8-byte hash per example (to
-find duplicates within a file and leaks between the files given together), label counts (for
-the skew warning), and per code the first `FIRST_KEPT` places. Codes are listed in
-`_validate_codes` and docs/validate.md.
+`check_example`; what needs more than one line is kept small: 16 bytes per example (a hash and
+where it was, to find duplicates within a file and leaks between the files given together, see
+`_validate_duplicates`), label counts (for the skew warning), and per code the first
+`FIRST_KEPT` places. Codes are listed in `_validate_codes` and docs/validate.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from jsonl_bridge._validate_codes import CODES, Finding, Severity
+from jsonl_bridge._validate_duplicates import Duplicates
 from jsonl_bridge._validate_example import ExampleFacts, check_example, inspect_example
 from jsonl_bridge._validate_output import OutputRule, guess_labels
 from jsonl_bridge.errors import InputError
@@ -182,9 +182,11 @@ def validate(
     for path in files:
         check_readable(path)
     report = ValidationReport(chosen.name, mapping_name)
-    hashes = _Hashes(files)
+    duplicates = Duplicates(files)
     for index, path in enumerate(files):
-        report.files.append(_validate_file(path, index, chosen, rule, hashes, report))
+        report.files.append(_validate_file(path, index, chosen, rule, duplicates, report))
+    for file_index, line, finding in duplicates.findings():
+        report.add(str(files[file_index]), line, finding)
     return report
 
 
@@ -214,11 +216,15 @@ _BLANK = "blank line"
 def read_examples(path: Path) -> Iterator[tuple[int, Any, Finding | None]]:
     """(line number, parsed value or `_NOTHING`, the E1xx finding of an unparsable line),
     line by line; blank lines included (E102), so numbers are physical lines."""
+    loads, failure = orjson.loads, orjson.JSONDecodeError
     try:
         with path.open("rb") as handle:
             for number, raw in enumerate(handle, 1):
-                value, finding = parse_line(raw)
-                yield number, value, finding
+                try:
+                    value, problem = loads(raw), None
+                except failure as exc:
+                    value, problem = _NOTHING, _why_not_json(raw, exc)
+                yield number, value, problem
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", where=str(path)) from exc
 
@@ -233,15 +239,19 @@ def parse_line(raw: bytes) -> tuple[Any, Finding | None]:
     try:
         return orjson.loads(raw), None
     except orjson.JSONDecodeError as exc:
-        problem = exc
+        return _NOTHING, _why_not_json(raw, exc)
+
+
+def _why_not_json(raw: bytes, problem: orjson.JSONDecodeError) -> Finding:
+    """The E101 or E102 finding of a line orjson refused with `problem`."""
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad = raw[exc.start : exc.start + 1]
-        return _NOTHING, Finding("E101", f"byte {exc.start + 1} ({bad!r}) is not UTF-8")
+        return Finding("E101", f"byte {exc.start + 1} ({bad!r}) is not UTF-8")
     if not raw.strip():
-        return _NOTHING, Finding("E102", _BLANK)
-    return _NOTHING, Finding("E102", f"column {problem.colno}: {problem.msg}")
+        return Finding("E102", _BLANK)
+    return Finding("E102", f"column {problem.colno}: {problem.msg}")
 
 
 def is_value(value: Any) -> bool:
@@ -254,31 +264,34 @@ def _validate_file(
     index: int,
     profile: Profile,
     rule: OutputRule | None,
-    hashes: _Hashes,
+    duplicates: Duplicates,
     report: ValidationReport,
 ) -> FileSummary:
     name = str(path)
     summary = FileSummary(name)
     labels: Counter[str] | None = Counter()
-    nonblank = 0
+    remember, max_tokens = duplicates.add, profile.max_tokens_per_example
+    nonblank = number = examples = clean = 0
     for number, value, problem in read_examples(path):
-        summary.lines = number
         if problem is not None:
             nonblank += problem.message != _BLANK
             report.add(name, number, problem)
             continue
         nonblank += 1
-        summary.examples += 1
+        examples += 1
         facts = inspect_example(value, profile, rule)
-        for finding in [*facts.findings, *_warnings(facts, profile)]:
+        findings = facts.findings
+        for finding in findings:
             report.add(name, number, finding)
-        if not any(f.severity == "error" for f in facts.findings):
-            summary.clean += 1
-        duplicate = hashes.duplicate(value, index, number)
-        if duplicate is not None:
-            report.add(name, number, duplicate)
+        if not findings or all(f.severity != "error" for f in findings):
+            clean += 1
+        if not facts.has_system or facts.tokens > max_tokens:
+            for warning in _warnings(facts, profile):
+                report.add(name, number, warning)
+        remember(value, index, number)
         if labels is not None and facts.output:
             labels = _count_labels(labels, facts.output, rule)
+    summary.lines, summary.examples, summary.clean = number, examples, clean
     if nonblank == 0:
         report.add(name, None, Finding("E104", "no examples (empty file)"))
     elif summary.clean < profile.min_examples:
@@ -291,56 +304,22 @@ def _validate_file(
     return summary
 
 
-def _warnings(facts: ExampleFacts, profile: Profile) -> list[Finding]:
-    found = []
+def _warnings(facts: ExampleFacts, profile: Profile) -> Iterator[Finding]:
+    """W103 and W104 (the caller tests their conditions first: most examples have neither)."""
     if facts.messages and not facts.has_system:
-        found.append(Finding("W103", "no system message"))
-    if facts.tokens > profile.max_tokens_per_example:
+        yield Finding("W103", "no system message")
+    tokens = facts.tokens
+    if tokens > profile.max_tokens_per_example:
         limit = profile.max_tokens_per_example
-        found.append(Finding("W104", f"about {facts.tokens:,} tokens (estimate), over {limit:,}"))
-    return found
-
-
-class _Hashes:
-    """The examples seen so far in a run, as 8-byte hashes, each with where it first was
-    (file index and line packed in one integer: a tuple would double the memory)."""
-
-    _LINE_BITS = 40
-
-    def __init__(self, files: list[Path]):
-        self.files = files
-        self.first: dict[int, int] = {}
-
-    def duplicate(self, value: Any, file_index: int, line: int) -> Finding | None:
-        """W101/W102 when the same example (keys sorted, spacing ignored) was seen before."""
-        canonical = _canonical(value)
-        if canonical is None:
-            return None
-        digest = hashlib.blake2b(canonical, digest_size=8).digest()
-        here = file_index << self._LINE_BITS | line
-        first = self.first.setdefault(int.from_bytes(digest, "big"), here)
-        if first == here:
-            return None
-        first_file, first_line = first >> self._LINE_BITS, first & ((1 << self._LINE_BITS) - 1)
-        if first_file == file_index:
-            return Finding("W101", f"the same example as line {first_line}")
-        return Finding("W102", f"the same example as {self.files[first_file]}:{first_line}")
-
-
-def _canonical(value: Any) -> bytes | None:
-    """The example as compact JSON with sorted keys: the same bytes whoever wrote it (None
-    for a value nested too deeply to encode: orjson stops at 255 levels)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:
-        return None
+        yield Finding("W104", f"about {tokens:,} tokens (estimate), over {limit:,}")
 
 
 def _count_labels(
     labels: Counter[str], output: str, rule: OutputRule | None
 ) -> Counter[str] | None:
     """Add an output's labels; None (stop counting) once they look like free text."""
-    labels.update(guess_labels(output) if rule is None else rule.labels(output))
+    for label in guess_labels(output) if rule is None else rule.labels(output):
+        labels[label] += 1
     return labels if len(labels) <= MAX_DISTINCT_LABELS else None
 
 
