@@ -2,4 +2,5 @@
 
 from jsonl_bridge.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned image worker imports this module again
+    main()

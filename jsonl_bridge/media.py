@@ -7,10 +7,14 @@ cache, which holds the current task's images only (memory stays bounded by one t
 
 from __future__ import annotations
 
+import threading
+import warnings
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING
 
 from jsonl_bridge.chat import ImagePart, ImageURL, Message, Part
@@ -153,9 +157,18 @@ class Media:
         if image is not None:
             started.set_result(image)
             return started
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
-        return self._pool.submit(reencode, data, self._spec, uri)
+        if self._workers > 1:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self._workers, mp_context=_process_context())
+            try:
+                return self._pool.submit(reencode, data, self._spec, uri)
+            except BrokenProcessPool:
+                self._without_workers()
+        try:
+            started.set_result(reencode(data, self._spec, uri))
+        except BridgeError as exc:
+            started.set_exception(exc)
+        return started
 
     def for_task(self, record: Record) -> TaskImages:
         """The cache of `record`'s images (a new one when the task changes)."""
@@ -185,8 +198,28 @@ class Media:
 
         ahead = self._ahead.pop(uri, None)
         if ahead is not None:
-            return ahead.result()
+            try:
+                return ahead.result()
+            except BrokenProcessPool:
+                self._without_workers()
         return embed_image(self._resolver.read(uri), self._spec, name=uri)
+
+    def _without_workers(self) -> None:
+        """The worker processes died or could not start (killed for memory, or a script
+        that starts converting when imported, which a spawned worker does): go on in this
+        process, as with `workers=1`, and say so once."""
+        warnings.warn(
+            f"image worker processes stopped ({self._workers} asked); re-encoding goes on in "
+            "this process (in a script, put the conversion under `if __name__ == '__main__':`)",
+            stacklevel=2,
+        )
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._workers = 1
+        for uri, future in list(self._ahead.items()):
+            if not future.done() or isinstance(future.exception(), BrokenProcessPool):
+                del self._ahead[uri]  # done again, in this process, when used
 
     def close(self) -> None:
         if self._pool is not None:
@@ -195,6 +228,15 @@ class Media:
         self._ahead.clear()
         self._prefetched.clear()
         self._resolver.close()
+
+
+def _process_context() -> BaseContext:
+    """fork where it is safe (a POSIX process with no other thread: the CLI, most scripts):
+    workers start at once and the main script is not imported again. Else spawn (notebooks,
+    whose kernels run threads; Windows, macOS defaults)."""
+    if "fork" in get_all_start_methods() and threading.active_count() == 1:
+        return get_context("fork")
+    return get_context("spawn")
 
 
 def _is_remote(uri: str) -> bool:

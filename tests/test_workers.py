@@ -55,3 +55,36 @@ def test_workers_below_one_are_a_usage_error(tmp_path: Path) -> None:
         jb.convert(QC / "export.json", "qc-defects", images=ROOTS, workers=0)
     result = CliRunner().invoke(app, ["convert", str(QC / "export.json"), "--workers", "0"])
     assert result.exit_code == 2
+
+
+def test_a_broken_pool_falls_back_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers killed (for memory) or unable to start (a script that converts when imported,
+    under spawn): the run goes on in this process with one warning, the same bytes."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    alone = _run(tmp_path, 1, ROOTS)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise BrokenProcessPool("a worker died")
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", broken)
+    with pytest.warns(UserWarning, match="image worker processes stopped"):
+        assert _run(tmp_path, 2, ROOTS) == alone
+
+
+def test_python_dash_m_with_workers(tmp_path: Path) -> None:
+    """`python -m jsonl_bridge` must not run the CLI again in a worker that imports
+    `__main__` (spawn does): the module guards its call."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.jsonl"
+    command = [sys.executable, "-m", "jsonl_bridge", "convert", str(QC / "export.json")]
+    command += ["-m", str(_small(tmp_path)), "--workers", "2", "-o", str(out)]
+    command += [f"--images={root}" for root in ROOTS]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == _run(tmp_path, 1, ROOTS)[0]
