@@ -6,14 +6,85 @@ read a bounded head of the file instead of opening it with a parser.
 
 from __future__ import annotations
 
+import io
 import math
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO, Any
+
+from jsonl_bridge.errors import InputError
+from jsonl_bridge.records import Record
 
 HEAD_BYTES = 8192
 """How much of a file `sniff` functions may read."""
 
 _BOM = b"\xef\xbb\xbf"
 _SPACE = b" \t\r\n"
+
+
+MAX_TASK_BYTES = 64 << 20
+"""The most bytes one task may take in an export (a JSON task, a JSONL or CSV row, a CVAT
+`<image>` or `<track>`): 64 MiB, far above real tasks (a long document, a video track with
+thousands of shapes). Tasks are parsed one at a time, so this bounds memory whatever the
+export holds, e.g. a 1 GB line or a 200 MB string: the parsers never get to hold them."""
+
+
+_FIRST_READ = 64 * 1024
+
+
+class TaskBoundedStream(io.RawIOBase):
+    """A binary stream that refuses to be read more than MAX_TASK_BYTES past the last task
+    boundary the reader marked (`mark()` after each task): a streaming parser then never
+    buffers a gigantic line, string or element whole; InputError names the file and where the
+    oversized task starts.
+
+    Reads start small after each mark (tasks come as soon as they are whole) and double while
+    no task ends, up to what the parser asks for: yajl lexes a token cut by a read again from
+    its start, so a long string costs (its size)² / (read size), and growing reads keep that
+    near linear.
+    """
+
+    def __init__(self, stream: IO[bytes], where: str, what: str = "task"):
+        self._stream = stream
+        self._where = where
+        self._what = what
+        self._read = 0
+        self._mark = 0
+        self._step = _FIRST_READ
+
+    def mark(self) -> None:
+        """A task ended: the next one starts counting from here."""
+        self._mark = self._read
+        self._step = _FIRST_READ
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._stream.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._read = self._mark = self._stream.seek(offset, whence)
+        return self._read
+
+    def tell(self) -> int:
+        return self._read
+
+    def readinto(self, buffer: Any) -> int:
+        if self._read - self._mark > MAX_TASK_BYTES:
+            raise InputError(
+                f"refused: one {self._what} (from about byte {self._mark}) is larger than "
+                f"{MAX_TASK_BYTES >> 20} MiB; tasks are read one at a time and this bounds the "
+                "memory they take (docs/security.md)",
+                where=self._where,
+            )
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(min(len(view), self._step))
+        view[: len(data)] = data
+        self._read += len(data)
+        self._step *= 2
+        return len(data)
 
 
 def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
@@ -72,3 +143,28 @@ def to_id(value: object) -> str | None:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def warn_repeated_ids(records: Iterable[Record], where: str) -> Iterator[Record]:
+    """`records`, unchanged, and one warning at the end when task ids repeat.
+
+    Each task is still converted (two exports pasted together are two sets of good tasks), but
+    the id names a task in the rejects file and decides its --split, so repeats deserve a
+    word. The check keeps a hash per task: about 70 bytes each, the only per-task memory.
+    """
+    seen: set[int] = set()
+    repeats, first = 0, None
+    for record in records:
+        key = hash(record.id)
+        if key in seen:
+            repeats += 1
+            first = first if first is not None else record.id
+        else:
+            seen.add(key)
+        yield record
+    if repeats:
+        warnings.warn(
+            f"{where}: {repeats} task(s) repeat the id of an earlier task (first: {first!r}); "
+            "each is converted, but ids name tasks in the rejects file and choose their --split",
+            stacklevel=2,
+        )

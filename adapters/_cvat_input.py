@@ -13,28 +13,18 @@ refuses the input. The XML is then streamed out of the zip, never extracted.
 
 from __future__ import annotations
 
-import re
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from jsonl_bridge.errors import InputError
 
-from ._cvat_xml import ROOT, Head, Opener, read_head
+from ._archive import ZIP_ERRORS, check_members, file_opener, is_zip, member_opener
+from ._cvat_xml import ROOT, Head, Opener, UnsafeXMLError, read_head
 
-ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-MAX_MEMBER_BYTES = 64 << 30
-"""No export member is larger than this (64 GiB) once inflated."""
-MAX_RATIO = 200
-BOMB_FLOOR = 64 << 20
-"""A member that inflates above BOMB_FLOOR bytes at more than MAX_RATIO times its compressed
-size is a zip bomb (XML compresses about 10-30 times, images hardly at all)."""
 SNIFF_BYTES = 64 * 1024
 _SNIFF_MEMBERS = 16
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 @dataclass(frozen=True)
@@ -52,9 +42,9 @@ def documents(path: Path) -> list[Document]:
         raise InputError("no such file or folder", where=where)
     if path.is_dir():
         found = [
-            Document(str(xml), _file_opener(xml))
+            Document(str(xml), file_opener(xml))
             for xml in _folder_xmls(path)
-            if _head(_file_opener(xml), str(xml), SNIFF_BYTES).root == ROOT
+            if _head(file_opener(xml), str(xml), SNIFF_BYTES, refuse_unsafe=True).root == ROOT
         ]
         if not found:
             raise InputError(
@@ -65,15 +55,7 @@ def documents(path: Path) -> list[Document]:
         return found
     if is_zip(path):
         return _zip_documents(path)
-    return [Document(where, _file_opener(path))]
-
-
-def is_zip(path: Path) -> bool:
-    try:
-        with path.open("rb") as stream:
-            return stream.read(4) in ZIP_MAGIC
-    except OSError:
-        return False
+    return [Document(where, file_opener(path))]
 
 
 def _folder_xmls(path: Path) -> list[Path]:
@@ -85,14 +67,14 @@ def _zip_documents(path: Path) -> list[Document]:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
+    except ZIP_ERRORS as exc:
         raise InputError(f"not a readable zip: {exc}", where=where) from exc
     check_members(members, where)
     found = []
     for member in sorted(xml_members(members), key=lambda m: m.filename):
-        opener = _member_opener(path, member.filename)
+        opener = member_opener(path, member.filename)
         document_where = f"{where}!{member.filename}"
-        if _head(opener, document_where, SNIFF_BYTES).root == ROOT:
+        if _head(opener, document_where, SNIFF_BYTES, refuse_unsafe=True).root == ROOT:
             found.append(Document(document_where, opener))
     if not found:
         raise InputError(
@@ -107,39 +89,19 @@ def xml_members(members: list[zipfile.ZipInfo]) -> Iterator[zipfile.ZipInfo]:
             yield member
 
 
-def check_members(members: list[zipfile.ZipInfo], where: str) -> None:
-    """Refuse the archive when a member name escapes it or a member is a zip bomb."""
-    for member in members:
-        name = member.filename
-        if unsafe_name(name):
-            raise InputError(
-                f"refused: zip member {name!r} would escape the archive (absolute path, drive "
-                "or '..'); the whole export is refused",
-                where=where,
-            )
-        size, packed = member.file_size, member.compress_size
-        if size > MAX_MEMBER_BYTES or (size > BOMB_FLOOR and size > MAX_RATIO * max(packed, 1)):
-            raise InputError(
-                f"refused: zip member {name!r} inflates to {size} bytes from {packed} "
-                "(a zip bomb?); the whole export is refused",
-                where=where,
-            )
-
-
-def unsafe_name(name: str) -> bool:
-    """A member name that, extracted, would land outside the folder it is extracted to."""
-    if not name or "\x00" in name or name.startswith(("/", "\\")) or _DRIVE.match(name):
-        return True
-    return any(part == ".." for part in re.split(r"[\\/]", name))
-
-
-def _head(opener: Opener, where: str, limit: int) -> Head:
+def _head(opener: Opener, where: str, limit: int, *, refuse_unsafe: bool = False) -> Head:
+    """The head of one candidate document; Head(None) when it is not XML. `refuse_unsafe`:
+    a DTD refuses the export (when reading it) rather than making it no candidate (sniff)."""
     try:
         with opener() as stream:
             return read_head(stream, where, want_version=True, limit=limit)
+    except UnsafeXMLError:
+        if refuse_unsafe:
+            raise
+        return Head(None)
     except InputError:
         return Head(None)
-    except (OSError, RuntimeError, zipfile.BadZipFile, EOFError):
+    except ZIP_ERRORS:
         return Head(None)
 
 
@@ -148,16 +110,16 @@ def sniff_head(path: Path) -> Head | None:
     a bounded read of each candidate. None when there is none."""
     candidates: list[tuple[Opener, str]]
     if path.is_dir():
-        candidates = [(_file_opener(p), str(p)) for p in _folder_xmls(path)[:_SNIFF_MEMBERS]]
+        candidates = [(file_opener(p), str(p)) for p in _folder_xmls(path)[:_SNIFF_MEMBERS]]
     elif is_zip(path):
         try:
             with zipfile.ZipFile(path) as archive:
                 members = list(xml_members(archive.infolist()))[:_SNIFF_MEMBERS]
-        except (zipfile.BadZipFile, OSError):
+        except ZIP_ERRORS:
             return None
-        candidates = [(_member_opener(path, m.filename), m.filename) for m in members]
+        candidates = [(member_opener(path, m.filename), m.filename) for m in members]
     elif path.is_file():
-        candidates = [(_file_opener(path), str(path))]
+        candidates = [(file_opener(path), str(path))]
     else:
         return None
     for opener, where in candidates:
@@ -174,19 +136,3 @@ def image_roots(path: Path) -> list[tuple[Path, str]]:
         return [(path, "images")]
     folder = path if path.is_dir() else path.parent
     return [(folder, "images")] if (folder / "images").is_dir() else []
-
-
-def _file_opener(path: Path) -> Opener:
-    def open_file() -> IO[bytes]:
-        return path.open("rb")
-
-    return open_file
-
-
-def _member_opener(path: Path, name: str) -> Opener:
-    @contextmanager
-    def open_member() -> Iterator[IO[bytes]]:
-        with zipfile.ZipFile(path) as archive, archive.open(name) as stream:
-            yield stream
-
-    return open_member

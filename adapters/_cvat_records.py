@@ -22,6 +22,7 @@ the frames of its tracks.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -38,6 +39,10 @@ MEDIA_KEY = "image"
 _record = Record.__pydantic_validator__.validate_python
 """Record(**fields) without BaseModel.__init__'s Python layers: one validation per image,
 nested source/media/annotation dicts included (regions arrive validated)."""
+
+MAX_FRAMES = 10_000_000
+"""A video's frame count from its meta is trusted up to this (over 90 hours at 30 fps): a
+damaged or hostile `<size>` must not make a small XML yield billions of empty frames."""
 
 FrameKey = tuple[str | None, int]
 """(task_id of a project export's track, or None; frame number)."""
@@ -159,6 +164,13 @@ class RecordBuilder:
             yield from (self._frame(key) for key in keys)
             return
         span = self.meta.frames()
+        if span is not None and len(span) > MAX_FRAMES:
+            warnings.warn(
+                f"{self.file}: the meta says the video has {len(span):,} frames, more than "
+                f"{MAX_FRAMES:,}: not trusted, only the annotated frames are read",
+                stacklevel=2,
+            )
+            span = None
         if span is not None and all(frame in span for _, frame in seen):
             yield from (self._frame((None, frame)) for frame in span)
         else:

@@ -17,20 +17,27 @@ from __future__ import annotations
 
 import zipfile
 import zlib
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import IO, Any
-from xml.etree.ElementTree import Element, ParseError, iterparse
+from io import RawIOBase
+from typing import IO, Any, cast
+from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from jsonl_bridge.errors import InputError
 
+from ._common import TaskBoundedStream
+
 ROOT = "annotations"
 TOP_LEVEL = frozenset({"version", "meta", "image", "track"})
 _CHUNK = 64 * 1024
+_PROLOG_BYTES = 1 << 20
+"""The root element starts within this: a CVAT prolog is an XML declaration."""
+_FEED = 64 * 1024
+_FEED_MAX = 8 << 20
 
 Opener = Callable[[], AbstractContextManager[IO[bytes]]]
 
@@ -41,6 +48,10 @@ class Head:
 
     root: str | None
     version: str | None = None
+
+
+class UnsafeXMLError(InputError):
+    """The XML declares a DTD or entities: refused for safety, never parsed further."""
 
 
 class _Stop(Exception):
@@ -82,7 +93,9 @@ class _HeadTarget:
         return None
 
 
-def read_head(stream: IO[bytes], where: str, *, want_version: bool, limit: int | None) -> Head:
+def read_head(
+    stream: IO[bytes] | RawIOBase, where: str, *, want_version: bool, limit: int | None = None
+) -> Head:
     """Parse the start of `stream` safely up to the root start tag (and `<version>` when
     `want_version`), reading at most `limit` bytes (None: as far as it takes).
 
@@ -105,14 +118,18 @@ def read_head(stream: IO[bytes], where: str, *, want_version: bool, limit: int |
     except _Stop:
         pass
     except DefusedXmlException as exc:
-        raise InputError(
+        raise UnsafeXMLError(
             f"refused: the XML has a DTD or entity declarations ({type(exc).__name__}); "
             "CVAT exports have none, and they are not parsed for safety",
             where=where,
         ) from exc
     except ParseError as exc:
         raise InputError(_parse_message(exc), where=_at(where, exc)) from exc
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (LookupError, ValueError) as exc:  # expat asks Python for encodings it lacks
+        raise InputError(
+            f"the XML declares an encoding the parser cannot use ({exc})", where=where
+        ) from exc
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError) as exc:
         raise InputError(f"cannot read: {exc}", where=where) from exc
     return Head(target.root, target.version)
 
@@ -128,21 +145,27 @@ def top_level(opener: Opener, where: str) -> Generator[Element, None, None]:
     from the root, so the tree never holds more than the elements not yet handed out.
     """
     with _reading(where), opener() as stream:
-        head = read_head(stream, where, want_version=False, limit=None)
+        head = read_head(stream, where, want_version=False, limit=_PROLOG_BYTES)
     if head.root is None:
-        raise InputError("empty file: no XML element", where=where)
+        raise InputError(
+            f"no XML element (an empty file, or more than {_PROLOG_BYTES >> 20} MiB before the "
+            "root element)",
+            where=where,
+        )
     if head.root != ROOT:
         raise InputError(
             f"not a CVAT XML: the root element is <{head.root}>, not <{ROOT}>", where=where
         )
     with _reading(where), opener() as stream:
+        bounded = TaskBoundedStream(stream, where, "element")
         root: Element | None = None
         pending: Element | None = None
         try:
-            for _, element in iterparse(stream, events=("start",)):
+            for element in _starts(bounded):
                 if root is None:
                     root = element
-                elif element.tag in TOP_LEVEL and element in root:
+                elif element.tag in TOP_LEVEL and _is_child(element, root, pending is not None):
+                    bounded.mark()
                     if pending is not None:
                         yield pending
                     while root[0] is not element:
@@ -152,6 +175,41 @@ def top_level(opener: Opener, where: str) -> Generator[Element, None, None]:
             raise InputError(_parse_message(exc), where=_at(where, exc)) from exc
         if pending is not None:
             yield pending
+
+
+def _starts(stream: RawIOBase) -> Iterator[Element]:
+    """Each element as it starts: `iterparse(stream, events=("start",))`, with other reads.
+
+    Expat before 2.6 lexes a token cut by a read again from its start on every read, so one
+    huge attribute costs (its size)² / (read size): a 64 MB one took 9 minutes in iterparse's
+    16 KB reads. Reads start at _FEED and double while they end no element (inside a long
+    token), up to _FEED_MAX: the cost of a long token is then about linear.
+    """
+    parser: XMLPullParser[Element] = XMLPullParser(events=("start",))
+    size = _FEED
+    while chunk := stream.read(size):
+        parser.feed(chunk)
+        started = False
+        for element in _elements(parser):
+            started = True
+            yield element
+        size = _FEED if started else min(2 * size, _FEED_MAX)
+    parser.close()
+    yield from _elements(parser)
+
+
+def _elements(parser: XMLPullParser[Element]) -> Iterator[Element]:
+    """The elements of the start events parsed so far (the only events asked for)."""
+    for _, element in cast("Iterator[tuple[str, Element]]", parser.read_events()):
+        yield element
+
+
+def _is_child(element: Element, root: Element, pending: bool) -> bool:
+    """Whether `element` is a child of `root`. It is, as a rule, the one after the pending
+    element (root[1]; root[0] without one): a read started many elements, and `in` scans
+    them all. Anything else (an unknown sibling in between) falls back to the scan."""
+    index = 1 if pending else 0
+    return (len(root) > index and root[index] is element) or element in root
 
 
 class _reading(AbstractContextManager[None]):

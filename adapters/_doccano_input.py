@@ -7,28 +7,25 @@ file, and any other name is a user. The format comes from the extension (doccano
 .jsonl, .json, .csv, and .txt for fastText); one export holds one format.
 
 A zip is checked as a whole before anything is read (member names that would escape it, zip
-bombs: the checks the CVAT adapter uses), then each member is streamed, never extracted.
+bombs: the checks every adapter uses, in _archive), then each member is streamed, never
+extracted.
 """
 
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Literal
+from typing import Literal
 
 from jsonl_bridge.errors import InputError
 
-from ._cvat_input import check_members, is_zip
+from ._archive import ZIP_ERRORS, Opener, check_members, file_opener, is_zip, member_opener
 
 Format = Literal["jsonl", "json", "csv", "fasttext"]
 FORMATS: dict[str, Format] = {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".txt": "fasttext"}
 COLLABORATIVE = "all"
 """The file name stem doccano gives the merged file of a collaborative project."""
-
-Opener = Callable[[], AbstractContextManager[IO[bytes]]]
 
 
 @dataclass(frozen=True)
@@ -74,13 +71,13 @@ def _candidates(path: Path) -> list[tuple[str, str, Opener]]:
     """(name, where, opener) of each file with a doccano extension."""
     if path.is_dir():
         return [
-            (child.name, str(child), _file_opener(child))
+            (child.name, str(child), file_opener(child))
             for child in sorted(path.iterdir())
             if child.is_file() and _is_export_name(child.name)
         ]
     if is_zip(path):
-        return [(name, f"{path}!{name}", _member_opener(path, name)) for name in zip_members(path)]
-    return [(path.name, str(path), _file_opener(path))] if _is_export_name(path.name) else []
+        return [(name, f"{path}!{name}", member_opener(path, name)) for name in zip_members(path)]
+    return [(path.name, str(path), file_opener(path))] if _is_export_name(path.name) else []
 
 
 def zip_members(path: Path) -> list[str]:
@@ -88,7 +85,7 @@ def zip_members(path: Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
+    except ZIP_ERRORS as exc:
         raise InputError(f"not a readable zip: {exc}", where=str(path)) from exc
     check_members(members, str(path))
     return sorted(m.filename for m in members if not m.is_dir() and _is_export_name(m.filename))
@@ -99,19 +96,3 @@ def _is_export_name(name: str) -> bool:
     pure = PurePosixPath(name)
     hidden = pure.name.startswith(".") or "__MACOSX" in pure.parts
     return not hidden and pure.suffix.lower() in FORMATS
-
-
-def _file_opener(path: Path) -> Opener:
-    def open_file() -> IO[bytes]:
-        return path.open("rb")
-
-    return open_file
-
-
-def _member_opener(path: Path, name: str) -> Opener:
-    @contextmanager
-    def open_member() -> Iterator[IO[bytes]]:
-        with zipfile.ZipFile(path) as archive, archive.open(name) as stream:
-            yield stream
-
-    return open_member

@@ -15,35 +15,41 @@ examples, not with the size of their texts.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from itertools import groupby
 
 from jsonl_bridge.errors import InputError
 
 from ._doccano_input import ExportFile
-from ._doccano_rows import Row, rows
+from ._doccano_notes import Notices
+from ._doccano_rows import Row, repeated_text_of
+
+RowReader = Callable[[ExportFile], Iterator[Row]]
 
 
-def example_groups(files: list[ExportFile]) -> Iterator[list[Row]]:
+def example_groups(
+    files: list[ExportFile], read_rows: RowReader, notices: Notices
+) -> Iterator[list[Row]]:
     """The rows of each example, one per file that lists it, in user-name order."""
     if len(files) == 1:
-        return ([row] for row in rows(files[0]))
+        return ([row] for row in read_rows(files[0]))
     if files[0].format == "fasttext":
-        return _join_by_index(files)
-    return _join_in_order(files)
+        return _join_by_index(files, read_rows, notices)
+    return _join_in_order(files, read_rows)
 
 
-def _join_in_order(files: list[ExportFile]) -> Iterator[list[Row]]:
+def _join_in_order(files: list[ExportFile], read_rows: RowReader) -> Iterator[list[Row]]:
     # heapq.merge is stable: rows with one id come in file (user-name) order
-    merged = heapq.merge(*(_ascending(file) for file in files), key=lambda pair: pair[0])
+    ascending = (_ascending(read_rows(file)) for file in files)
+    merged = heapq.merge(*ascending, key=lambda pair: pair[0])
     for _, group in groupby(merged, key=lambda pair: pair[0]):
         yield [row for _, row in group]
 
 
-def _ascending(file: ExportFile) -> Iterator[tuple[int, Row]]:
+def _ascending(file_rows: Iterator[Row]) -> Iterator[tuple[int, Row]]:
     previous: int | None = None
-    for row in rows(file):
+    for row in file_rows:
         ident = row.values.get("id")
         if type(ident) is not int:
             raise InputError(
@@ -60,17 +66,41 @@ def _ascending(file: ExportFile) -> Iterator[tuple[int, Row]]:
         yield ident, row
 
 
-def _join_by_index(files: list[ExportFile]) -> Iterator[list[Row]]:
+def _join_by_index(
+    files: list[ExportFile], read_rows: RowReader, notices: Notices
+) -> Iterator[list[Row]]:
     index: dict[str, list[Row]] = {}
     for file in files:
-        for row in rows(file):
+        for row in read_rows(file):
             labels = {key: value for key, value in row.values.items() if key != "text"}
             index.setdefault(row.values["id"], []).append(replace(row, values=labels))
+    _check_repeats(index, notices)
     for file in files:
         if not index:
             return  # every example was emitted: the remaining files add nothing
-        for row in rows(file):
+        for row in read_rows(file):
             group = index.pop(row.values["id"], None)
             if group is not None:
                 text = row.values["text"]
                 yield [replace(other, values={**other.values, "text": text}) for other in group]
+
+
+def _check_repeats(index: dict[str, list[Row]], notices: Notices) -> None:
+    """A text repeated in the project is matched across files by its order in each (`-2` is
+    the second); that holds only when every file lists every repeat, as the `all` export
+    does. When some users' files list a repeat and others do not (approved-only), the n-th
+    copy may be different examples in different files: say so."""
+    for ident, group in index.items():
+        first = repeated_text_of(ident)
+        if first is None:
+            continue
+        users = {row.file.user for row in group}
+        if users != {row.file.user for row in index.get(first, [])}:
+            notices.once(
+                "fasttext-repeats",
+                f"{group[0].where()}: a text repeated in the project is listed a different "
+                "number of times in different users' fastText files (an approved-only "
+                "export?); fastText keeps no example ids, so its copies are matched by their "
+                "order in each file and may pair different examples: export JSONL to keep ids",
+            )
+            return

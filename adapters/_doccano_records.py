@@ -6,56 +6,88 @@ example the user never labeled, so it gives no annotation. The collaborative `al
 gives one annotation without an annotator: doccano merged everyone's labels into it.
 Comments, by whoever wrote them, go to `Record.meta["comments"]` so that a comment on an
 example the user did not label is kept too.
+
+The record's source is the row of the first user who labeled the example (every user's
+file lists it), so that a reject or a disagreement points at a file that holds labels.
 """
 
 from __future__ import annotations
 
 import mimetypes
+from pathlib import PurePosixPath
 from typing import Any
 
-from jsonl_bridge.records import Annotation, MediaRef, Record, Source
+from jsonl_bridge.records import MediaRef, Record
 
 from ._common import to_id
 from ._doccano_regions import RowContent, Settings, read_row
 from ._doccano_rows import Row
 
 TOOL = "doccano"
+AUDIO_EXTENSIONS = frozenset(
+    [
+        ".wav",
+        ".wave",
+        ".mp3",
+        ".mpeg",
+        ".mpga",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".aac",
+        ".m4a",
+        ".flac",
+        ".webm",
+        ".weba",
+    ]
+)
+"""Doccano's speech projects take ogg, aac, mpeg and wav uploads (data_import catalog,
+`AudioFile`); their usual extensions, also those `mimetypes` does not know."""
+_RECORD = Record.__pydantic_validator__.validate_python
+"""The record, its source and annotations validated in one call: the same checks as building
+each model, without a call per model (see _doccano_regions._validator)."""
 
 
 def build_record(group: list[Row], settings: Settings) -> Record:
     """One record from the rows every file holds for an example (see module docstring)."""
-    contents = [read_row(row, settings) for row in group]
-    first, head = group[0], contents[0]
-    problems = [problem for content in contents for problem in content.problems]
+    head = read_row(group[0], settings)
+    first: Row | None = None
+    annotations: list[dict[str, Any]] = []
+    problems: list[str] = []
+    comments: list[dict[str, Any]] = []
+    for row in group:  # one pass: this runs for every example of the export
+        content = head if row is group[0] else read_row(row, settings)
+        user = row.file.user
+        if content.regions:
+            first = first or row
+            annotations.append({"annotator": user, "regions": content.regions})
+        problems += content.problems
+        comments += (
+            ({**c, "annotator": user} for c in content.comments) if user else content.comments
+        )
+    first = first or group[0]
     example_id = to_id(first.values.get("id"))
     if example_id is None:
         problems.append(f"{first.where()}: the row has no 'id'")
-    annotations = [
-        Annotation(annotator=row.file.user, regions=content.regions)
-        for row, content in zip(group, contents, strict=True)
-        if content.regions
-    ]
-    comments = [
-        {**comment, "annotator": row.file.user} if row.file.user else comment
-        for row, content in zip(group, contents, strict=True)
-        for comment in content.comments
-    ]
-    source = Source(
-        tool=TOOL,
-        format=first.file.format,
-        file=first.file.where,
-        line=first.line,
-        pointer=first.pointer,
+    source = {
+        "tool": TOOL,
+        "format": first.file.format,
+        "file": first.file.where,
+        "line": first.line,
+        "pointer": first.pointer,
+    }
+    record: Record = _RECORD(
+        {
+            "id": example_id or first.where(),
+            "source": source,
+            "data": head.data,
+            "media": _media(head),
+            "annotations": annotations,
+            "meta": {"comments": comments} if comments else {},
+            "problems": problems,
+        }
     )
-    return Record(
-        id=example_id or first.where(),
-        source=source,
-        data=head.data,
-        media=_media(head),
-        annotations=annotations,
-        meta={"comments": comments} if comments else {},
-        problems=problems,
-    )
+    return record
 
 
 def _media(content: RowContent) -> list[MediaRef]:
@@ -65,4 +97,5 @@ def _media(content: RowContent) -> list[MediaRef]:
         return []
     name: Any = content.data["filename"]
     kind = mimetypes.guess_type(name)[0] or ""
-    return [] if kind.startswith("audio/") else [MediaRef(key="filename", uri=name)]
+    audio = kind.startswith("audio/") or PurePosixPath(name).suffix.lower() in AUDIO_EXTENSIONS
+    return [] if audio else [MediaRef(key="filename", uri=name)]

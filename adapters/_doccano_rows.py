@@ -3,9 +3,10 @@
 - JSONL: one object a line (pandas `to_json(lines=True)`); streamed line by line.
 - JSON: the same objects as one array on a single line; streamed item by item with ijson.
 - CSV: `id,<data key>,<meta...>,label,Comments`; the label and comment lists are joined with
-  `#` after sorting, so they are split again here. A label (or summary, or comment) that
-  itself contains `#` cannot be told apart from two: a warning says so once per file.
-  Cells may span lines; each row keeps the physical line it starts on.
+  `#` after sorting, so they are split again here (see `split_joined`). A label (or summary,
+  or comment) that itself contains `#` cannot always be told apart from two: a warning says
+  so, once per export, when a cell could be read either way. Cells may span lines; each row
+  keeps the physical line it starts on.
 - fastText (document classification only): `__label__A __label__B <text> __comment__<c>`,
   written by pandas `to_csv`, so a line holding a comma, quote or newline is quoted and may
   span lines. No id and no metadata: the text is the only key, so a row's id is a hash of
@@ -20,31 +21,34 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
-import warnings
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 import ijson
+import orjson
 
 from jsonl_bridge.errors import InputError
 
-from ._common import content_start
+from ._archive import csv_reader, utf8_lines
+from ._common import TaskBoundedStream, content_start
 from ._doccano_input import ExportFile, Format
+from ._doccano_notes import Notices
 
 JOINED_KEYS = ("label", "Comments")
 """The CSV columns whose lists doccano joins with `#`."""
-_FIELD_LIMIT = 2**31 - 1
-"""csv's default 128 KB cell limit is too small for long documents; C long is 32-bit on Windows."""
+_BOM = b"\xef\xbb\xbf"
+_BUFFER = 4 << 20
+"""The most ijson reads at once: yajl re-lexes a token cut by a read, so a huge string costs
+(size)² / (read size); reads growing to 4 MB keep a 64 MB one (the row limit) under a second."""
 _LABEL_TOKEN = "__label__"
 _COMMENT_SEPARATOR = " __comment__"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One example as one file holds it, and where: a line, or an array index for JSON."""
 
@@ -60,36 +64,40 @@ class Row:
         return f"{self.file.where} [{self.pointer}]"
 
 
-def rows(file: ExportFile, *, warn: bool = True) -> Iterator[Row]:
-    """Stream the rows of `file`; InputError when it is not that format. `warn`: say when a
-    CSV cell holds '#' (off for a look ahead, so that the warning comes once)."""
+def rows(
+    file: ExportFile, notices: Notices | None = None, texts: bool = False
+) -> Generator[Row, None, None]:
+    """Stream the rows of `file`; InputError when it is not that format. `notices` hears of
+    CSV cells that '#' splits ambiguously; `texts`: the `label` strings are free texts, which
+    may hold '#' anywhere, not category names."""
     try:
-        with file.open() as stream:
+        with file.open() as raw:
+            bounded = TaskBoundedStream(raw, file.where, "row")
+            stream = io.BufferedReader(bounded)
             if file.format == "csv":
-                yield from _csv_rows(stream, file, warn)
+                found = _csv_rows(stream, file, notices or Notices(quiet=True), texts)
             else:
-                yield from _READERS[file.format](stream, file)
+                found = _READERS[file.format](stream, file)
+            for row in found:
+                bounded.mark()
+                yield row
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text: {exc.reason}", where=file.where) from exc
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError) as exc:
         raise InputError(f"cannot read (a damaged file or zip?): {exc}", where=file.where) from exc
 
 
 def _jsonl_rows(stream: IO[bytes], file: ExportFile) -> Iterator[Row]:
+    loads = orjson.loads
     for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
         if not raw.strip():
             continue
         try:
-            values = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            cut = "truncated? " if not raw.endswith(b"\n") else ""
-            raise InputError(
-                f"invalid JSON ({cut}{exc.msg})", where=f"{file.where}:{number}"
-            ) from exc
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"not UTF-8 text: {exc.reason}", where=f"{file.where}:{number}"
-            ) from exc
+            values = loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(_why_not_json(raw, exc), where=f"{file.where}:{number}") from exc
         if not isinstance(values, dict):
             raise InputError("a JSONL line must be an object", where=f"{file.where}:{number}")
         yield Row(values, file, line=number)
@@ -105,7 +113,8 @@ def _json_rows(stream: IO[bytes], file: ExportFile) -> Iterator[Row]:
     stream.seek(start)  # past a byte-order mark, which ijson does not expect
     index = -1
     try:
-        for index, item in enumerate(ijson.items(stream, "item", use_float=True)):
+        items = ijson.items(stream, "item", use_float=True, buf_size=_BUFFER)
+        for index, item in enumerate(items):
             pointer = f"/[{index}]"
             if not isinstance(item, dict):
                 where = f"{file.where} [{pointer}]"
@@ -113,20 +122,30 @@ def _json_rows(stream: IO[bytes], file: ExportFile) -> Iterator[Row]:
             yield Row(item, file, pointer=pointer)
     except ijson.JSONError as exc:
         after = f"after item [{index}]" if index >= 0 else "before the first item"
-        raise InputError(f"invalid or truncated JSON {after}: {exc}", where=file.where) from exc
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # yajl adds a caret
+        raise InputError(f"invalid or truncated JSON {after}: {detail}", where=file.where) from exc
 
 
-def _table(stream: IO[bytes]) -> Any:
-    """A strict csv reader over the UTF-8 text of `stream` (cells may span lines)."""
-    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-    return csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""), strict=True)
+def _why_not_json(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not UTF-8 text: {bad.reason}"
+    cut = "truncated? " if not raw.endswith(b"\n") else ""
+    return f"invalid JSON ({cut}{exc.msg})"
 
 
-def _csv_rows(stream: IO[bytes], file: ExportFile, warn: bool) -> Iterator[Row]:
-    reader = _table(stream)
-    warned = not warn
+def _csv_rows(stream: IO[bytes], file: ExportFile, notices: Notices, texts: bool) -> Iterator[Row]:
+    reader = csv_reader(utf8_lines(stream, file.where))
     try:
         header: list[str] = next(reader, [])
+        if header and not _doccano_header(set(header)):
+            raise InputError(
+                "not a doccano CSV export: its header has not doccano's 'id', 'text' (or "
+                "'filename') and 'label' columns, or has Label Studio's 'annotator'/"
+                "'annotation_id'",
+                where=f"{file.where}:1",
+            )
         end = reader.line_num
         for cells in reader:
             start, end = end + 1, reader.line_num
@@ -142,10 +161,10 @@ def _csv_rows(stream: IO[bytes], file: ExportFile, warn: bool) -> Iterator[Row]:
             for key in JOINED_KEYS:
                 if key in values:
                     cell = values[key]
-                    values[key] = cell.split("#") if cell else []
-                    if not warned and "#" in cell:
-                        warned = True
-                        _warn_joined(file)
+                    values[key] = split_joined(cell)
+                    free_text = key == "Comments" or texts
+                    if "#" in cell and (free_text or len(values[key]) < cell.count("#") + 1):
+                        _warn_joined(notices, f"{file.where}:{start}", key, cell, values[key])
             yield Row(values, file, line=start)
     except csv.Error as exc:
         raise InputError(
@@ -153,16 +172,41 @@ def _csv_rows(stream: IO[bytes], file: ExportFile, warn: bool) -> Iterator[Row]:
         ) from exc
 
 
-def _warn_joined(file: ExportFile) -> None:
-    warnings.warn(
-        f"{file.where}: doccano's CSV joins several labels (and comments) with '#', so a label "
-        "containing '#' is read as several; export JSONL to keep such labels whole",
-        stacklevel=2,
+def _doccano_header(columns: set[str]) -> bool:
+    """What doccano's CSV export always writes, and nothing only Label Studio's does."""
+    has_data = bool(columns & {"text", "filename"})
+    return {"id", "label"} <= columns and has_data and not columns & {"annotator", "annotation_id"}
+
+
+def split_joined(cell: str) -> list[str]:
+    """A `#`-joined CSV cell → its items, never an empty one: a `#` next to a separator (an
+    empty piece) belongs to the item before it, or after it at the start (`C#` → [C#],
+    `C##Python` → [C#, Python], `#C` → [#C])."""
+    if not cell:
+        return []
+    pieces = cell.split("#")
+    items = [pieces[0]]
+    for piece in pieces[1:]:
+        if piece and items[-1]:
+            items.append(piece)
+        else:
+            items[-1] += "#" + piece
+    return items
+
+
+def _warn_joined(notices: Notices, where: str, key: str, cell: str, items: list[str]) -> None:
+    """A cell '#' may have split wrongly: free texts and comments may hold '#' anywhere;
+    category names are read whole unless a '#' stood next to another (an empty piece)."""
+    notices.once(
+        "csv-hash",
+        f"{where}: doccano's CSV joins several labels (and comments) with '#', so one that "
+        f"contains '#' cannot be told from several: {key} {cell!r} is read as {items!r}; "
+        "export JSONL to keep such labels whole",
     )
 
 
 def _fasttext_rows(stream: IO[bytes], file: ExportFile) -> Iterator[Row]:
-    reader = _table(stream)
+    reader = csv_reader(utf8_lines(stream, file.where))
     seen: Counter[str] = Counter()
     end = 0
     try:
@@ -188,6 +232,12 @@ def _text_id(text: str, seen: Counter[str]) -> str:
     ident = "text-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     seen[ident] += 1
     return ident if seen[ident] == 1 else f"{ident}-{seen[ident]}"
+
+
+def repeated_text_of(ident: str) -> str | None:
+    """The id of the first copy when `ident` names a later copy of a repeated text."""
+    first, dash, ordinal = ident.rpartition("-")
+    return first if dash and ordinal.isdigit() and first.startswith("text-") else None
 
 
 def _fasttext_values(line: str) -> dict[str, Any]:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import IO, Any
+from typing import Any
 
-import ijson
-
+from ._archive import ZIP_ERRORS, first_item_keys
 from ._common import HEAD_BYTES, content_start
 from ._doccano_input import ExportFile
 from ._doccano_regions import LABEL_KEYS
@@ -28,7 +27,7 @@ def looks_like_doccano(file: ExportFile) -> bool:
     try:
         with file.open() as stream:
             head = stream.read(_FIRST_ROW_CAP if file.format in ("jsonl", "json") else HEAD_BYTES)
-    except OSError:
+    except ZIP_ERRORS:
         return False
     body = head[content_start(head) :]
     if file.format == "jsonl":
@@ -61,14 +60,4 @@ def _first_line_keys(body: bytes) -> set[str]:
 
 def _first_item_keys(body: bytes) -> set[str]:
     """The keys of the array's first object, as far as the bytes read go."""
-    keys: set[str] = set()
-    stream: IO[bytes] = io.BytesIO(body)
-    try:
-        for prefix, event, value in ijson.parse(stream):
-            if prefix == "item" and event == "map_key":
-                keys.add(value)
-            elif prefix == "item" and event == "end_map":
-                break
-    except ijson.JSONError:
-        pass  # cut short by the cap: judge from the keys seen
-    return keys
+    return {key for prefix, key in first_item_keys(io.BytesIO(body)) if prefix == "item"}

@@ -117,6 +117,10 @@ def load_label_config(path: Path) -> LabelConfig:
         ) from exc
     except DefusedXmlException as exc:
         raise UsageError(f"label_config refused (unsafe XML): {exc}", where=str(path)) from exc
+    except (LookupError, ValueError) as exc:  # expat asks Python for encodings it lacks
+        raise UsageError(
+            f"label_config declares an encoding the parser cannot use ({exc})", where=str(path)
+        ) from exc
     if root.tag != "View":
         raise UsageError(
             f"not a Label Studio labeling config: the root is <{root.tag}>, expected <View>",

@@ -9,6 +9,7 @@ not valid JSON (truncated, empty, binary) raises InputError naming the file and 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import ijson
 from jsonl_bridge.errors import InputError
 from jsonl_bridge.records import Annotation, Record, Source
 
-from ._common import content_start, to_id, to_number
+from ._common import TaskBoundedStream, content_start, to_id, to_number
 from ._ls_config import LabelConfig
 from ._ls_results import regions_from_results
 from ._ls_shapes import media_refs
@@ -25,6 +26,10 @@ from ._ls_values import Sizes
 
 TOOL = "label-studio"
 _TASK_META = ("inner_id", "file_upload", "storage_filename", "agreement")
+_BUFFER = 4 << 20
+"""The most ijson reads at once. yajl lexes a token cut by a read again from its start on
+every read, so its cost grows with (token size)² / (read size): a 64 MB string took 28 s in
+ijson's default 64 KB reads, under a second in reads growing to 4 MB (TaskBoundedStream)."""
 
 
 def iter_array(path: Path) -> Iterator[Any]:
@@ -35,9 +40,11 @@ def iter_array(path: Path) -> Iterator[Any]:
         raise InputError(f"cannot open: {exc.strerror}", where=str(path)) from exc
     with stream:
         stream.seek(content_start(stream.read(64)))
+        bounded = TaskBoundedStream(stream, str(path))
         count, last_id = 0, None
         try:
-            for item in ijson.items(stream, "item", use_float=True):
+            for item in ijson.items(bounded, "item", use_float=True, buf_size=_BUFFER):
+                bounded.mark()
                 count += 1
                 last_id = item.get("id") if isinstance(item, dict) else None
                 yield item
@@ -66,8 +73,16 @@ def _json_error(exc: Exception, after: str, position: int) -> str:
     return f"invalid JSON {after}, within the first {position} bytes: {detail}"
 
 
-def task_record(index: int, task: Any, file: str, config: LabelConfig | None) -> Record:
-    """One task of the JSON export as a Record; problems are collected, never raised."""
+def task_record(
+    index: int,
+    task: Any,
+    file: str,
+    config: LabelConfig | None,
+    unknown_types: set[str] | None = None,
+) -> Record:
+    """One task of the JSON export as a Record; problems are collected, never raised.
+    `unknown_types`: see `regions_from_results` (given, results of unknown types are left out
+    with one warning per type)."""
     pointer = f"/[{index}]"
     source = Source(tool=TOOL, format="json", file=file, pointer=pointer)
     if not isinstance(task, dict):
@@ -82,8 +97,9 @@ def task_record(index: int, task: Any, file: str, config: LabelConfig | None) ->
         data = {}
     target_of = config.data_key if config else _as_given
     sizes: Sizes = {}
-    annotations = _annotations(task, pointer, target_of, sizes, problems)
-    predictions, prediction_ids = _predictions(task, pointer, target_of, sizes, problems)
+    reading = _Reading(target_of, sizes, problems, unknown_types)
+    annotations = _annotations(task, pointer, reading)
+    predictions, prediction_ids = _predictions(task, pointer, reading)
     meta = {k: task[k] for k in _TASK_META if task.get(k) is not None}
     if task.get("meta"):
         meta["meta"] = task["meta"]
@@ -104,21 +120,29 @@ def _as_given(name: str | None) -> str | None:
     return name
 
 
-def _annotations(
-    task: dict[str, Any], pointer: str, target_of: Any, sizes: Sizes, problems: list[str]
-) -> list[Annotation]:
+@dataclass(frozen=True)
+class _Reading:
+    """Where a task's readers put what they find: image sizes, problems, unknown types."""
+
+    target_of: Any
+    sizes: Sizes
+    problems: list[str]
+    unknown_types: set[str] | None
+
+
+def _annotations(task: dict[str, Any], pointer: str, reading: _Reading) -> list[Annotation]:
     key = "annotations" if "annotations" in task else "completions"  # "completions": LS < 1.0
     items = task.get(key)
     if items is None:
         return []
     if not isinstance(items, list):
-        problems.append(f"{pointer}/{key}: expected a list, got {type(items).__name__}")
+        reading.problems.append(f"{pointer}/{key}: expected a list, got {type(items).__name__}")
         return []
     found = []
     for number, item in enumerate(items):
         where = f"{pointer}/{key}/{number}"
         if not isinstance(item, dict):
-            problems.append(f"{where}: an annotation must be an object")
+            reading.problems.append(f"{where}: an annotation must be an object")
             continue
         annotator, email = _user(item.get("completed_by"))
         found.append(
@@ -129,7 +153,7 @@ def _annotations(
                 cancelled=bool(item.get("was_cancelled") or item.get("skipped")),
                 created_at=_text(item.get("created_at")),
                 lead_time=to_number(item.get("lead_time")),
-                regions=_regions(item, where, target_of, sizes, problems),
+                regions=_regions(item, where, reading),
                 meta={"email": email} if email else {},
             )
         )
@@ -137,14 +161,16 @@ def _annotations(
 
 
 def _predictions(
-    task: dict[str, Any], pointer: str, target_of: Any, sizes: Sizes, problems: list[str]
+    task: dict[str, Any], pointer: str, reading: _Reading
 ) -> tuple[list[Annotation], list[int | str]]:
     """Full prediction objects become annotations; bare ids (LS 1.2x quick export) are counted."""
     items = task.get("predictions")
     if items is None:
         return [], []
     if not isinstance(items, list):
-        problems.append(f"{pointer}/predictions: expected a list, got {type(items).__name__}")
+        reading.problems.append(
+            f"{pointer}/predictions: expected a list, got {type(items).__name__}"
+        )
         return [], []
     found, ids = [], []
     for number, item in enumerate(items):
@@ -153,7 +179,7 @@ def _predictions(
             ids.append(item)
             continue
         if not isinstance(item, dict):
-            problems.append(f"{where}: a prediction must be an object or an id")
+            reading.problems.append(f"{where}: a prediction must be an object or an id")
             continue
         model = _text(item.get("model_version")) or None
         meta = {"model_version": model, "score": to_number(item.get("score"))}
@@ -163,24 +189,24 @@ def _predictions(
                 annotator=model,
                 kind="prediction",
                 created_at=_text(item.get("created_at")),
-                regions=_regions(item, where, target_of, sizes, problems),
+                regions=_regions(item, where, reading),
                 meta={k: v for k, v in meta.items() if v is not None},
             )
         )
     return found, ids
 
 
-def _regions(
-    item: dict[str, Any], where: str, target_of: Any, sizes: Sizes, problems: list[str]
-) -> list[Any]:
+def _regions(item: dict[str, Any], where: str, reading: _Reading) -> list[Any]:
     results = item.get("result")
     if results is None:
         return []
     if not isinstance(results, list):
-        problems.append(f"{where}/result: expected a list, got {type(results).__name__}")
+        reading.problems.append(f"{where}/result: expected a list, got {type(results).__name__}")
         return []
-    regions, errors = regions_from_results(results, f"{where}/result", target_of, sizes)
-    problems.extend(errors)
+    regions, errors = regions_from_results(
+        results, f"{where}/result", reading.target_of, reading.sizes, reading.unknown_types
+    )
+    reading.problems.extend(errors)
     return regions
 
 

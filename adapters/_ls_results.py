@@ -8,6 +8,7 @@ function and one table entry. An unknown type is a problem on the record, not a 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -46,9 +47,18 @@ Reader = Callable[[Mapping[str, Any], Where], list[Region]]
 
 
 def regions_from_results(
-    results: list[Any], pointer: str, target_of: Callable[[str | None], str | None], sizes: Sizes
+    results: list[Any],
+    pointer: str,
+    target_of: Callable[[str | None], str | None],
+    sizes: Sizes,
+    unknown_types: set[str] | None = None,
 ) -> tuple[list[Region], list[str]]:
-    """Regions of one annotation's `result` list, and a problem per result it cannot read."""
+    """Regions of one annotation's `result` list, and a problem per result it cannot read.
+
+    With `unknown_types` (the types met so far in this export), a result of a type this
+    version does not know (a newer Label Studio's) is left out, with one warning per type and
+    export, instead of rejecting its task: the task's other answers are still good.
+    """
     regions: list[Region] = []
     problems: list[str] = []
     labelled = _labelled_ids(results)
@@ -58,11 +68,29 @@ def regions_from_results(
             continue
         if result.get("type") in _BARE_SHAPES and result.get("id") in labelled:
             continue  # the same region, exported again with its labels under a Labels control
+        if unknown_types is not None and _is_unknown(result.get("type")):
+            _ignore(str(result["type"]), f"{pointer}/{index}", unknown_types)
+            continue
         try:
             regions.extend(_from_result(result, target_of, sizes))
         except ResultError as exc:
             problems.append(f"{pointer}/{index}: {exc}")
     return regions, problems
+
+
+def _is_unknown(rtype: object) -> bool:
+    return isinstance(rtype, str) and rtype != "relation" and not known_type(rtype)
+
+
+def _ignore(rtype: str, where: str, seen: set[str]) -> None:
+    if rtype not in seen:
+        seen.add(rtype)
+        warnings.warn(
+            f"results of type {rtype!r} (first at {where}) are of a type this version does not "
+            "read (a newer Label Studio?): they are left out, the other results of their tasks "
+            "are kept",
+            stacklevel=2,
+        )
 
 
 def _labelled_ids(results: list[Any]) -> set[Any]:

@@ -9,6 +9,7 @@ Label Studio writes CRLF line endings, quotes text, and JSON-encodes lists and o
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from typing import Any
 
 from jsonl_bridge.errors import InputError
 
-_FIELD_LIMIT = 2**31 - 1
-"""csv's default 128 KB cell limit is too small for long documents; C long is 32-bit on Windows."""
+from ._archive import csv_reader
+from ._common import TaskBoundedStream
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,12 @@ def json_rows(items: Iterable[Any]) -> Iterator[Row]:
 
 def csv_rows(path: Path, delimiter: str) -> Iterator[Row]:
     """CSV/TSV data rows with the physical line each starts on (cells may span lines)."""
-    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))  # long texts in one cell
     kind = "TSV" if delimiter == "\t" else "CSV"
     pending: Row | None = None
-    with path.open(encoding="utf-8-sig", newline="") as stream:
-        reader = csv.reader(stream, delimiter=delimiter, strict=True)
+    with path.open("rb") as raw:
+        bounded = TaskBoundedStream(raw, str(path), "row")
+        stream = io.TextIOWrapper(io.BufferedReader(bounded), encoding="utf-8-sig", newline="")
+        reader = csv_reader(stream, delimiter)
         try:
             header = next(reader, None)
             if header is None:
@@ -65,6 +67,7 @@ def csv_rows(path: Path, delimiter: str) -> Iterator[Row]:
             _check_header(header, path, kind)
             previous_end = reader.line_num
             for index, cells in enumerate(reader):
+                bounded.mark()
                 start, previous_end = previous_end + 1, reader.line_num
                 if not cells:
                     continue

@@ -47,6 +47,7 @@ from jsonl_bridge.errors import InputError
 from jsonl_bridge.records import ExportSchema, FieldSchema, Record
 from jsonl_bridge.registry import Adapter, NoOptions
 
+from ._common import warn_repeated_ids
 from ._cvat_input import Document, documents, image_roots, sniff_head
 from ._cvat_meta import Meta, export_schema, parse_meta
 from ._cvat_records import RecordBuilder
@@ -61,8 +62,8 @@ VERSION = "1.1"
 def read(source: Path, options: Any = None) -> Iterator[Record]:
     """Stream one Record per image (or video frame), document by document, in file order."""
     ADAPTER.parse_options(options)
-    for document in documents(Path(source)):
-        yield from _read_document(document)
+    records = (record for doc in documents(Path(source)) for record in _read_document(doc))
+    yield from warn_repeated_ids(records, str(source))
 
 
 def _read_document(document: Document) -> Iterator[Record]:

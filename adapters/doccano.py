@@ -14,8 +14,14 @@ tests/fixtures/doccano/README.md, real doccano 1.8.4 output):
   default, `offsets=utf16`), code points from Python API clients (`offsets=codepoints`).
 - Classification categories and seq2seq/captioning/speech texts are both lists of strings
   under `label`. `label_kind=choice|text` says which; `auto` (the default) reads them as texts
-  when any of the first labels looks like prose (four words or more, a line break, or longer
-  than 60 characters), else as categories. fastText is always classification.
+  when any of the first labels of any file looks like prose (four words or more, a line
+  break, longer than 60 characters, or a sentence: a space and a final `.`, `!` or `?`), else
+  as categories. Up to 100 labeled rows of each file are looked at (unlabeled rows do not
+  count: a user who labeled nothing must not use up the look). fastText is always
+  classification.
+- A collaborative export (`all.<ext>`) has every user's labels merged into one list: who
+  said what, and whether they agreed, is lost. It is read (one annotation, no annotator), and
+  a warning says that selection and agreement need the per-user export.
 - Images: the export names the original upload only (`filename`); boxes and polygons are in
   pixels of that image, whose size the export does not give: it is read from the image when
   a box needs it, found under --images.
@@ -24,6 +30,8 @@ tests/fixtures/doccano/README.md, real doccano 1.8.4 output):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -33,19 +41,21 @@ from jsonl_bridge.errors import InputError
 from jsonl_bridge.records import Record
 from jsonl_bridge.registry import Adapter
 
+from ._common import warn_repeated_ids
 from ._doccano_input import ExportFile, export_files
 from ._doccano_join import example_groups
+from ._doccano_notes import Notices
 from ._doccano_offsets import OffsetUnit
 from ._doccano_records import build_record
 from ._doccano_regions import LabelKind, Settings
 from ._doccano_rows import rows
 from ._doccano_sniff import looks_like_doccano
 
-_SCAN_ROWS = 5000
 _SCAN_LABELED = 100
-"""`label_kind=auto` looks at the labels of at most this many labeled rows (of so many rows)."""
+"""`label_kind=auto` looks at the labels of at most this many labeled rows of each file."""
 _PROSE_WORDS = 4
 _PROSE_CHARS = 60
+_SENTENCE_ENDS = (".", "!", "?")
 
 
 class DoccanoOptions(BaseModel):
@@ -63,11 +73,17 @@ def read(source: Path, options: Any = None) -> Iterator[Record]:
     """Stream one Record per example; InputError when the export cannot be read."""
     opts = _options(options)
     files = export_files(Path(source))
-    settings = Settings(opts.offsets, _label_kind(files, opts.label_kind))
+    notices = Notices()
+    settings = Settings(opts.offsets, _label_kind(files, opts.label_kind), notices)
+    if files[0].user is None:
+        _warn_collaborative(files[0], notices)
+    read_rows = partial(rows, notices=notices, texts=settings.label_kind == "text")
+    groups = example_groups(files, read_rows, notices)
     count = 0
-    for group in example_groups(files):
+    built = (build_record(group, settings) for group in groups)
+    for record in warn_repeated_ids(built, str(source)):
         count += 1
-        yield build_record(group, settings)
+        yield record
     if not count:
         raise InputError(
             "the export holds no examples (every file is empty: an approved-only export in "
@@ -86,22 +102,43 @@ def _label_kind(files: list[ExportFile], requested: str) -> LabelKind:
         return cast(LabelKind, requested)
     if files[0].format == "fasttext":
         return "choice"
-    scanned = labeled = 0
     for file in files:
-        for row in rows(file, warn=False):
+        kind = _file_label_kind(file)
+        if kind is not None:
+            return kind
+    return "choice"
+
+
+def _file_label_kind(file: ExportFile) -> LabelKind | None:
+    """`text` or `choice` when the file's labels decide it, None when it labels nothing."""
+    labeled = 0
+    with closing(rows(file)) as file_rows:
+        for row in file_rows:
             labels = row.values.get("label")
             if not isinstance(labels, list) or not all(isinstance(v, str) for v in labels):
                 return "choice"  # no `label` strings (spans, boxes...): nothing to decide
             if any(_reads_as_prose(value) for value in labels):
                 return "text"
-            scanned, labeled = scanned + 1, labeled + bool(labels)
-            if scanned >= _SCAN_ROWS or labeled >= _SCAN_LABELED:
-                return "choice"
-    return "choice"
+            labeled += bool(labels)
+            if labeled >= _SCAN_LABELED:
+                break
+    return "choice" if labeled else None
 
 
 def _reads_as_prose(value: str) -> bool:
-    return len(value.split()) >= _PROSE_WORDS or "\n" in value or len(value) > _PROSE_CHARS
+    if len(value.split()) >= _PROSE_WORDS or "\n" in value or len(value) > _PROSE_CHARS:
+        return True
+    return " " in value and value.endswith(_SENTENCE_ENDS)
+
+
+def _warn_collaborative(file: ExportFile, notices: Notices) -> None:
+    notices.once(
+        "collaborative",
+        f"{file.where}: a collaborative doccano export: doccano merged every user's labels "
+        "into one list per example, so who labeled what, and whether they agreed, is lost; "
+        "each example gets one annotation with no annotator (select and agree cannot tell "
+        "users apart). Export with collaborative annotation off to get one file per user",
+    )
 
 
 def sniff(path: Path) -> bool:

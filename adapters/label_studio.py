@@ -24,14 +24,14 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 
-import ijson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jsonl_bridge.errors import InputError, UsageError
 from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter
 
-from ._common import HEAD_BYTES, content_start, first_line, read_head
+from ._archive import first_item_keys
+from ._common import HEAD_BYTES, content_start, first_line, read_head, warn_repeated_ids
 from ._ls_config import LabelConfig, export_schema, load_label_config
 from ._ls_json import iter_array, task_record
 from ._ls_rows import csv_rows, json_rows
@@ -66,6 +66,10 @@ class LabelStudioOptions(BaseModel):
 
 def read(source: Path, options: Any = None) -> Iterator[Record]:
     """Stream one Record per task, in file order; InputError when the file cannot be read."""
+    return warn_repeated_ids(_read(source, options), str(source))
+
+
+def _read(source: Path, options: Any) -> Iterator[Record]:
     opts = _options(options)
     config = load_label_config(opts.label_config) if opts.label_config else None
     path = Path(source)
@@ -83,8 +87,9 @@ def read(source: Path, options: Any = None) -> Iterator[Record]:
     if first is _END:
         raise InputError("the export holds no tasks (an empty JSON array)", where=file)
     if _is_task(first):
+        unknown_types: set[str] = set()
         for index, task in enumerate(chain([first], items)):
-            yield task_record(index, task, file, config)
+            yield task_record(index, task, file, config, unknown_types)
     elif isinstance(first, dict) and _MIN_KEYS & first.keys():
         if config is None:
             columns = replace(columns, scanned=scan_result_columns(json_rows(iter_array(path))))
@@ -202,18 +207,13 @@ def _sniff_array(stream: io.RawIOBase) -> bool:
     """Judge the first array item from its keys (and its first annotation's), stopping as
     soon as they decide: a huge first task is not parsed to its end."""
     keys: set[str] = set()
-    try:
-        for prefix, event, value in ijson.parse(stream):
-            if event == "map_key" and prefix in _ANNOTATION_PREFIXES and value in _RESULT_KEYS:
+    for prefix, key in first_item_keys(stream):  # malformed or cut short: what was seen
+        if prefix in _ANNOTATION_PREFIXES and key in _RESULT_KEYS:
+            return True
+        if prefix == "item":
+            keys.add(key)
+            if _decides(keys):
                 return True
-            if event == "map_key" and prefix == "item":
-                keys.add(value)
-                if _decides(keys):
-                    return True
-            elif prefix == "item" and event in ("end_map", "end_array"):
-                break
-    except ijson.JSONError:
-        pass  # malformed or cut short by the cap: judge from what was seen
     return False
 
 

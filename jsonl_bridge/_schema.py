@@ -87,6 +87,12 @@ def selector_problem(
 ) -> str:
     """A per-task selector failure; with no fields at all, hint at unrecognised columns."""
     text = selector_text(name, binding, matches, kinds, f"task {record.id}")
+    label_kind = {"choice": "text", "text": "choice"}.get(kinds.get("label", ""))
+    if not matches and record.source.tool == "doccano" and label_kind in binding.kind:
+        text += (  # doccano's `label` strings are categories or texts: the adapter guessed
+            f"; doccano's `label` strings were read as {kinds['label']}: "
+            f"try `--option label_kind={label_kind}`"
+        )
     return f"{text}; {columns_hint(record)}" if not kinds else text
 
 

@@ -315,7 +315,16 @@ class _Located:
 
 
 def _load_raw(located: _Located, stack: tuple[str, ...]) -> _Raw:
-    data, positions = load_with_positions(located.text, located.origin)
+    try:
+        data, positions = load_with_positions(located.text, located.origin)
+    except yaml.reader.ReaderError as exc:  # raised before parsing starts, so without a mark
+        line = located.text.count("\n", 0, exc.position) + 1
+        raise MappingError(
+            [
+                f"{located.origin}:{line}: the control character U+{exc.character:04X} is not "
+                "allowed in YAML"
+            ]
+        ) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):

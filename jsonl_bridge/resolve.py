@@ -56,6 +56,11 @@ class _Zip:
 
 _Root = _Folder | _Zip
 
+MAX_ZIP_MEMBERS = 1_000_000
+"""A zip image root holds one member per image; more is a zip bomb (its index would fill
+memory). Members are never extracted, and each is inflated only up to `max_download` bytes,
+so neither a member's size nor its compression ratio can exhaust memory."""
+
 ImageRoot = str | Path | tuple[str | Path, str]
 """A folder or zip file, or (folder or zip file, the folder inside it that holds the images):
 an export zip keeps its pictures under `images/`."""
@@ -246,7 +251,7 @@ class ImageResolver:
         try:
             with root.archive.open(info) as member:
                 data = member.read(self.max_download + 1)
-        except (OSError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as exc:
+        except (OSError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
             raise ImageFetchError(f"{uri}: cannot read {where}: {exc}") from exc
         if len(data) > self.max_download:
             raise ImageTooLargeError(f"{uri}: {where} is larger than its zip entry says")
@@ -275,10 +280,17 @@ def _open_root(spec: ImageRoot) -> _Root:
             else "neither a folder nor a zip file"
         )
         raise UsageError(f"--images {root}: {what}") from exc
-    except OSError as exc:
-        raise UsageError(f"--images {root}: cannot read it: {exc.strerror or exc}") from exc
+    except (OSError, RuntimeError, ValueError) as exc:  # a zip version Python lacks, a bad name
+        raise UsageError(f"--images {root}: cannot read it: {exc}") from exc
+    infos = archive.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        archive.close()
+        raise UsageError(
+            f"--images {root}: refused: {len(infos):,} zip members, more than "
+            f"{MAX_ZIP_MEMBERS:,} (a zip bomb?)"
+        )
     members: dict[str, zipfile.ZipInfo] = {}
-    for info in archive.infolist():
+    for info in infos:
         name = posixpath.normpath(info.filename.replace("\\", "/").lstrip("/"))
         if inner:
             if not name.startswith(inner + "/"):

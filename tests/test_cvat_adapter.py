@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jsonl_bridge.adapters import _cvat_input
+from jsonl_bridge.adapters import _archive
 from jsonl_bridge.adapters._cvat_rle import RleError, mask_extent, parse_runs
 from jsonl_bridge.adapters.cvat import ADAPTER, read, schema, sniff
 from jsonl_bridge.errors import InputError, UsageError
@@ -518,7 +518,7 @@ def test_zip_slip_member_names_refuse_the_whole_export(tmp_path: Path, member: s
 
 
 def test_zip_bomb_member_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_cvat_input, "BOMB_FLOOR", 1024)  # a real bomb is > 64 MiB
+    monkeypatch.setattr(_archive, "BOMB_FLOOR", 1024)  # a real bomb is > 64 MiB
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
         out.write(IMAGES_DIR / "default.xml", "annotations.xml")

@@ -21,7 +21,10 @@ from jsonl_bridge.records import Box, Choice, Record, Region, Relation, Span, Te
 from jsonl_bridge.registry import detect_adapter
 
 TESTS = Path(__file__).parent
-pytestmark = pytest.mark.filterwarnings("ignore:.*doccano's CSV joins several labels")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*doccano's CSV joins several labels"),
+    pytest.mark.filterwarnings("ignore:.*a collaborative doccano export"),
+]
 FIXTURES = Path(os.environ.get("JSONL_BRIDGE_DOCCANO_FIXTURES", TESTS / "fixtures" / "doccano"))
 ZIPS = sorted(FIXTURES.glob("*/exports/*.zip"))
 CODEPOINT_PROJECTS = {"sequence-labeling"}

@@ -21,7 +21,10 @@ from typer.testing import CliRunner
 import jsonl_bridge as jb
 from jsonl_bridge.cli import app
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*doccano's CSV joins several labels")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*doccano's CSV joins several labels"),
+    pytest.mark.filterwarnings("ignore:.*a collaborative doccano export"),
+]
 FIXTURES = Path(__file__).parent / "fixtures" / "doccano"
 WIDTH, HEIGHT = 64, 48
 """Every fixture image's size (MANIFEST.md: "generated with Pillow, 64x48 px")."""
@@ -253,3 +256,89 @@ def test_convert_warns_about_hash_joined_csv_labels() -> None:
         warnings.simplefilter("always")
         _convert(_export("seq2seq", "CSV__individual__all"), "summarization")
     assert any("'#'" in str(w.message) for w in caught)
+
+
+# --- structured-extraction on sequence labeling ----------------------------------------------
+
+
+def _extraction(spans: list[dict[str, Any]]) -> dict[str, Any]:
+    """The preset's answer: span label → its text, a list when several (preset comment)."""
+    answer: dict[str, Any] = {}
+    for span in sorted(spans, key=lambda s: s["start_offset"]):
+        texts = answer.setdefault(span["label"], [])
+        texts.append(span["text"])
+    return {label: texts[0] if len(texts) == 1 else texts for label, texts in answer.items()}
+
+
+@pytest.mark.parametrize(
+    "name", ["JSONL__individual__no-relations__all", "JSONL__individual__relations__all"]
+)
+def test_structured_extraction_on_sequence_labeling_for_one_user(tmp_path: Path, name: str) -> None:
+    mapping = tmp_path / "anna.yaml"
+    mapping.write_text(
+        "version: 1\nextends: structured-extraction\nselect: annotator:anna\n", "utf-8"
+    )
+    truth = _truth("sequence-labeling")
+    expected = {
+        str(e["example_id"]): (e["text"], _extraction(e["by_user"]["anna"]["spans"]))
+        for e in truth["examples"]
+        if e["by_user"]["anna"]["spans"]
+    }
+    examples, conversion = _convert(
+        _export("sequence-labeling", name), mapping, options={"offsets": "codepoints"}
+    )
+    got = {e.id: (e.messages[1].content, json.loads(e.messages[2].content)) for e in examples}
+    assert got == expected
+    assert got["28"][1]["INVOICE_ID"] == "ZX-9"  # s4, after its two emoji
+    keys = ", ".join(sorted(truth["label_types"]["span"]))
+    assert f"The keys are: {keys}." in examples[0].messages[0].content
+    assert conversion.rejects == []
+
+
+# --- cad-code on image captioning ---------------------------------------------------------------
+
+CAD_INSTRUCTION = "Write OpenSCAD (or CadQuery) code that reproduces this drawing."
+"""cad-code's instruction when the task has no `instruction` field (mappings/cad-code.yaml)."""
+
+
+def _captioning(tmp_path: Path, captions: dict[str, str]) -> Path:
+    """An image-captioning export (README "Export structures": `filename` + `label` texts),
+    one user, one row per fixture image."""
+    rows = [
+        {"id": ident, "filename": name, "label": [caption], "Comments": []}
+        for ident, (name, caption) in enumerate(captions.items(), start=50)
+    ]
+    path = tmp_path / "anna.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_cad_code_on_captioning_sends_the_drawing_and_answers_the_caption(tmp_path: Path) -> None:
+    images = FIXTURES / "bounding-box" / "imported"
+    code = {
+        "panel_01.png": "difference() {\n  cube([64, 48, 2]);\n  translate([9, 9, -1]) cube(9);\n}",
+        "panel_02.png": "cube([64, 48, 2]);\n// no cut-outs",
+    }
+    examples, conversion = _convert(_captioning(tmp_path, code), "cad-code", images=[images])
+    assert conversion.rejects == []
+    got = {}
+    for example in _dumped(examples):
+        system, user, assistant = example
+        assert system["content"][0]["text"].startswith("You are a CAD engineer.")
+        instruction, image = user["content"]
+        assert instruction == {"type": "text", "text": CAD_INSTRUCTION}
+        sent = base64.b64decode(image["image_url"]["url"].partition(",")[2])
+        name = next(p.name for p in images.iterdir() if p.read_bytes() == sent)
+        got[name] = assistant["content"][0]["text"]
+    assert got == code
+
+
+def test_one_line_captions_need_label_kind_text_and_the_reject_says_so(tmp_path: Path) -> None:
+    images = FIXTURES / "bounding-box" / "imported"
+    export = _captioning(tmp_path, {"panel_03.png": "cube([64, 48, 2]);"})  # a category name?
+    examples, conversion = _convert(export, "cad-code", images=[images])
+    assert examples == []
+    assert [r.reason for r in conversion.rejects] == ["field"]
+    assert "try `--option label_kind=text`" in conversion.rejects[0].detail
+    examples, _ = _convert(export, "cad-code", images=[images], options={"label_kind": "text"})
+    assert [_dumped(examples)[0][2]["content"][0]["text"]] == ["cube([64, 48, 2]);"]

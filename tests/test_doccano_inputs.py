@@ -11,15 +11,18 @@ import re
 import types
 import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from jsonl_bridge.adapters.doccano import ADAPTER, read, sniff
+from jsonl_bridge.adapters._doccano_input import export_files
+from jsonl_bridge.adapters.doccano import ADAPTER, _label_kind, read, sniff
 from jsonl_bridge.errors import InputError, UsageError
 from jsonl_bridge.records import Choice, Polygon, Span, Text
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*a collaborative doccano export")
 FIXTURES = Path(__file__).parent / "fixtures" / "doccano"
 LABELING = FIXTURES / "sequence-labeling" / "exports"
 CLASSIFICATION = FIXTURES / "document-classification" / "exports"
@@ -56,8 +59,9 @@ def test_the_unpacked_folder_reads_like_the_zip(tmp_path: Path) -> None:
     assert [r.model_dump(exclude={"source"}) for r in from_folder] == [
         r.model_dump(exclude={"source"}) for r in from_zip
     ]
-    assert from_folder[0].source.file == str(tmp_path / "admin.json")
-    assert from_zip[0].source.file == f"{archive}!admin.json"
+    # e1 (MANIFEST): admin left it unlabeled, anna is the first user who labeled it
+    assert from_folder[0].source.file == str(tmp_path / "anna.json")
+    assert from_zip[0].source.file == f"{archive}!anna.json"
 
 
 def test_a_bare_user_file_is_that_users_and_all_is_nobodys(tmp_path: Path) -> None:
@@ -134,8 +138,34 @@ def test_the_api_written_fixture_needs_offsets_codepoints() -> None:
     export = LABELING / "JSONL__individual__no-relations__all.zip"
     s4 = {r.id: r for r in read(export, {"offsets": "codepoints"})}["28"]
     assert next(r.text for r in s4.annotations[0].regions if isinstance(r, Span)) == "ZX-9"
-    misread = {r.id: r for r in read(export)}["28"]  # the default: UTF-16
-    assert next(r.text for r in misread.annotations[0].regions if isinstance(r, Span)) == "e ZX"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        list(read(export))  # the default, UTF-16, shifts s4's spans by its two emoji
+    told = [str(w.message) for w in caught if "offsets" in str(w.message)]
+    # s4 is line 4 of anna.jsonl (admin left it unlabeled); [24, 28] in UTF-16 units is
+    # S4[22:26] = "e ZX" (cuts "invoice"), in code points "ZX-9" (README fact 6)
+    assert len(told) == 1
+    assert told[0].startswith(f"{export}!anna.jsonl:4: label [24, 28] reads as 'e ZX'")
+    assert "as 'ZX-9' in codepoints" in told[0]
+    assert told[0].endswith("try `--option offsets=codepoints`")
+
+
+def test_the_right_offsets_option_gives_no_offsets_warning(tmp_path: Path) -> None:
+    export = LABELING / "JSONL__individual__no-relations__all.zip"
+    browser = _row(28, S4, label=[[26, 30, "INVOICE_ID"], [38, 44, "AMOUNT"]])
+    (tmp_path / "anna.jsonl").write_text(_lines(browser), encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        list(read(export, {"offsets": "codepoints"}))
+        list(read(tmp_path / "anna.jsonl"))
+
+
+def test_codepoints_on_a_browser_export_names_offsets_utf16(tmp_path: Path) -> None:
+    browser = _row(28, S4, label=[[26, 30, "INVOICE_ID"]])  # "ZX-9" in UTF-16 units
+    (tmp_path / "anna.jsonl").write_text(_lines(browser), encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"'-9 t' in codepoints offsets but as 'ZX-9' in utf16"):
+        (record,) = read(tmp_path / "anna.jsonl", {"offsets": "codepoints"})
+    assert [s.text for s in record.annotations[0].regions if isinstance(s, Span)] == ["-9 t"]
 
 
 @pytest.mark.parametrize(
@@ -230,6 +260,50 @@ def test_label_kind_auto_tells_categories_from_texts_and_can_be_overridden(
     assert {type(g) for r in forced for a in r.annotations for g in a.regions} == {Choice}
 
 
+def test_label_kind_auto_is_not_misled_by_a_user_who_labeled_nothing(tmp_path: Path) -> None:
+    # the reviewer's repro: admin sorts first and labeled none of 5001 examples
+    summaries = ["Checkout froze; support slow.", "Refund approved after two weeks."]
+    admin = [_row(i, f"text {i}", label=[]) for i in range(1, 5002)]
+    anna = [
+        _row(i, f"text {i}", label=[summaries[i % 2]] if i > 4990 else []) for i in range(1, 5002)
+    ]
+    export = _zip(
+        tmp_path / "s2s.zip", {"admin.jsonl": _lines(*admin), "anna.jsonl": _lines(*anna)}
+    )
+    labeled = [r for r in read(export) if r.annotations]
+    assert len(labeled) == 11  # ids 4991..5001
+    assert {type(g) for r in labeled for g in r.annotations[0].regions} == {Text}
+
+
+@pytest.mark.parametrize(
+    ("caption", "kind"),
+    [("A scratched panel.", Text), ("Rust spots!", Text), ("Not spam", Choice), ("DENT", Choice)],
+)
+def test_a_short_sentence_reads_as_a_text_and_a_short_name_as_a_category(
+    tmp_path: Path, caption: str, kind: type
+) -> None:
+    row = {"id": 1, "filename": "panel.png", "label": [caption], "Comments": []}
+    (tmp_path / "anna.jsonl").write_text(_lines(row), encoding="utf-8")
+    (record,) = read(tmp_path / "anna.jsonl")
+    assert [type(g) for g in record.annotations[0].regions] == [kind]
+
+
+def test_the_label_kind_look_ahead_closes_what_it_opens(tmp_path: Path) -> None:
+    (tmp_path / "anna.jsonl").write_text(
+        _lines(*(_row(i, "x", label=["SPAM"]) for i in range(1, 300))), encoding="utf-8"
+    )
+    (file,) = export_files(tmp_path / "anna.jsonl")
+    opened: list[Any] = []
+
+    def tracked() -> Any:
+        stream = (tmp_path / "anna.jsonl").open("rb")
+        opened.append(stream)  # kept alive here: only an explicit close closes it
+        return stream
+
+    assert _label_kind([replace(file, open=tracked)], "auto") == "choice"
+    assert len(opened) == 1 and opened[0].closed
+
+
 def test_unknown_or_invalid_options_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="options it takes: offsets, label_kind"):
         ADAPTER.parse_options({"offset": "utf16"})
@@ -252,13 +326,21 @@ def test_comment_objects_keep_their_id_and_author() -> None:
     ]
 
 
-def test_csv_warns_once_per_file_that_hash_joined_labels_are_ambiguous() -> None:
+def _hash_warnings(source: Path) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        list(read(source))
+    return [str(w.message) for w in caught if "joins several labels" in str(w.message)]
+
+
+def test_csv_warns_that_hash_joined_texts_are_ambiguous() -> None:
     export = FIXTURES / "seq2seq" / "exports" / "CSV__collaborative__all.zip"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         records = list(read(export))
-    messages = [str(w.message) for w in caught]
-    assert len(messages) == 1 and "all.csv" in messages[0] and "export JSONL" in messages[0]
+    messages = [str(w.message) for w in caught if "joins several labels" in str(w.message)]
+    # q1 (id 31, the first row) holds anna's and ben's summaries joined with '#'
+    assert len(messages) == 1 and "all.csv:2: " in messages[0] and "export JSONL" in messages[0]
     q3 = next(r for r in records if r.id == "33")
     # "Order #5521 arrived damaged; ..." cannot survive the CSV (fixture README fact 9)
     assert "Order " in [t.value for t in q3.annotations[0].regions if isinstance(t, Text)]
@@ -280,7 +362,7 @@ def test_csv_warns_once_per_file_that_hash_joined_labels_are_ambiguous() -> None
         ({"anna.jsonl": "[1, 2]\n"}, r"anna\.jsonl:1: a JSONL line must be an object"),
         ({"anna.csv": 'id,text,label\n1,"open'}, r"anna\.csv:\d+: malformed CSV"),
         ({"anna.jsonl": b'{"id": 1, "text": "caf\xe9"}\n'}, r"anna\.jsonl:1: not UTF-8 text"),
-        ({"anna.csv": b"id,text,label\n1,caf\xe9,X\n"}, r"anna\.csv: not UTF-8 text"),
+        ({"anna.csv": b"id,text,label\n1,ok,X\n2,caf\xe9,X\n"}, r"anna\.csv:3: not UTF-8 text"),
     ],
 )
 def test_a_broken_export_is_refused_as_a_whole(

@@ -570,12 +570,13 @@ def test_bad_tasks_become_problems_and_streaming_goes_on(tmp_path: Path) -> None
     unknown = _task(4, {"text": "d"}, [_choice("c", "text", "x"), {"type": "foo", "value": {}}])
     unknown["annotations"][0]["result"][1].update(from_name="c", to_name="text")
     path = _write_json(tmp_path, [good, no_id, bad_list, unknown, "junk", good])
-    got = list(read(path, {}))
+    with pytest.warns(UserWarning, match="'foo'"):  # a newer version's type: warned, skipped
+        got = list(read(path, {}))
     assert [r.problems for r in got] == [
         [],
         ["/[1]: task has no 'id'"],
         ["/[2]/annotations: expected a list, got dict"],
-        ["/[3]/annotations/0/result/1: unknown result type 'foo'"],
+        [],
         ["/[4]: a task must be an object"],
         [],
     ]
