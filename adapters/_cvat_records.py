@@ -31,7 +31,7 @@ from jsonl_bridge.errors import InputError
 from jsonl_bridge.records import Annotation, MediaRef, Record, Region, Source
 
 from ._cvat_meta import Meta, People
-from ._cvat_shapes import TRUE, ShapeError, flags, read_shape
+from ._cvat_shapes import TRUE, ShapeError, UnknownElement, flags, read_shape
 
 TOOL = "cvat"
 MEDIA_KEY = "image"
@@ -62,6 +62,7 @@ class RecordBuilder:
         self._default = _annotation_defaults(meta.people)
         self._frames: dict[FrameKey, tuple[list[Region], list[str]]] = {}
         self._track_subsets: dict[str, str] = {}
+        self._unknown_seen: set[str] = set()
 
     # --- images ------------------------------------------------------------------------------
 
@@ -109,12 +110,26 @@ class RecordBuilder:
                 continue  # datumaro writes outside/keyframe on image shapes too
             try:
                 region = read_shape(child, child.get("label", ""), checkboxes)
+            except UnknownElement:
+                self._unknown(child.tag)
+                continue
             except ShapeError as exc:
                 problems.append(f"{pointer}/{_step(element, child)}: {exc}")
                 continue
             if region is not None:
                 regions.append(region)
         return regions
+
+    def _unknown(self, tag: str) -> None:
+        """Warn once per element name: a newer CVAT may add shape kinds; the images go on
+        with the shapes this reader knows (as Label Studio's unknown result types do)."""
+        if tag not in self._unknown_seen:
+            self._unknown_seen.add(tag)
+            warnings.warn(
+                f"{self.file}: <{tag}> is not a CVAT 1.1 element this reader knows (a newer "
+                "CVAT's?): left out wherever it appears",
+                stacklevel=2,
+            )
 
     def _annotation(self, task_id: str | None, regions: list[Region]) -> dict[str, Any]:
         annotator, meta = self._annotations.get(task_id or "", self._default)
@@ -150,6 +165,9 @@ class RecordBuilder:
                 problems.append(broken)
             try:
                 region = read_shape(child, label, checkboxes, shared, track_id)
+            except UnknownElement:
+                self._unknown(child.tag)
+                continue
             except ShapeError as exc:
                 problems.append(f"{pointer}/{_step(element, child)}: {exc}")
                 continue

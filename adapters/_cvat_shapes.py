@@ -47,6 +47,11 @@ class ShapeError(ValueError):
     """A shape element whose geometry cannot be read."""
 
 
+class UnknownElement(ShapeError):
+    """An element this reader does not know (a newer CVAT's): left out with a warning, not a
+    reason to reject the image's other shapes."""
+
+
 def read_shape(
     element: Element,
     label: str,
@@ -64,7 +69,7 @@ def read_shape(
     tag = element.tag
     reader = READERS.get(tag)
     if reader is None:
-        raise ShapeError(f"unsupported element <{tag}>")
+        raise UnknownElement(tag)
     if tag == "tag":
         attributes: Attributes = {"source": a["source"]} if "source" in a else {}
     else:
