@@ -186,21 +186,17 @@ def _starts(stream: RawIOBase) -> Iterator[Element]:
     token), up to _FEED_MAX: the cost of a long token is then about linear.
     """
     parser: XMLPullParser[Element] = XMLPullParser(events=("start",))
+    events = cast("Callable[[], Iterator[tuple[str, Element]]]", parser.read_events)
     size = _FEED
     while chunk := stream.read(size):
         parser.feed(chunk)
         started = False
-        for element in _elements(parser):
+        for _, element in events():  # start events only: (event, element) pairs
             started = True
             yield element
         size = _FEED if started else min(2 * size, _FEED_MAX)
     parser.close()
-    yield from _elements(parser)
-
-
-def _elements(parser: XMLPullParser[Element]) -> Iterator[Element]:
-    """The elements of the start events parsed so far (the only events asked for)."""
-    for _, element in cast("Iterator[tuple[str, Element]]", parser.read_events()):
+    for _, element in events():
         yield element
 
 
