@@ -57,12 +57,10 @@ CODES: dict[str, tuple[str, Severity]] = {
 }
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One problem: a stable code and a short message (where it is, the caller knows)."""
+class Coded:
+    """What a finding code says of itself: its slug and its severity."""
 
     code: str
-    message: str
 
     @property
     def name(self) -> str:
@@ -72,3 +70,11 @@ class Finding:
     @property
     def severity(self) -> Severity:
         return CODES[self.code][1]
+
+
+@dataclass(frozen=True)
+class Finding(Coded):
+    """One problem: a stable code and a short message (where it is, the caller knows)."""
+
+    code: str
+    message: str

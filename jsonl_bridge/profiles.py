@@ -8,7 +8,7 @@ from is cited in docs/validate.md.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from jsonl_bridge.errors import UsageError
 
@@ -37,31 +37,27 @@ _CHAT_ROLES = frozenset({"system", "user", "assistant"})
 _SERVICE_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 _SERVICE_MODES = frozenset({"RGB", "RGBA"})
 
+_OPENAI = Profile(
+    name="openai",
+    description="OpenAI chat and vision fine-tuning (the default)",
+    max_images_per_example=10,
+    max_image_bytes=10 * 1024 * 1024,
+    image_formats=_SERVICE_FORMATS,
+    image_modes=_SERVICE_MODES,
+    max_tokens_per_example=65_536,
+    min_examples=10,
+    roles=_CHAT_ROLES,
+    message_keys=_OPENAI_KEYS,
+)
+
 PROFILES: dict[str, Profile] = {
-    "azure-openai": Profile(
+    "azure-openai": replace(
+        _OPENAI,
         name="azure-openai",
         description="Azure OpenAI fine-tuning (gpt-4o, gpt-4.1): as openai, 64 images",
         max_images_per_example=64,
-        max_image_bytes=10 * 1024 * 1024,
-        image_formats=_SERVICE_FORMATS,
-        image_modes=_SERVICE_MODES,
-        max_tokens_per_example=65_536,
-        min_examples=10,
-        roles=_CHAT_ROLES,
-        message_keys=_OPENAI_KEYS,
     ),
-    "openai": Profile(
-        name="openai",
-        description="OpenAI chat and vision fine-tuning (the default)",
-        max_images_per_example=10,
-        max_image_bytes=10 * 1024 * 1024,
-        image_formats=_SERVICE_FORMATS,
-        image_modes=_SERVICE_MODES,
-        max_tokens_per_example=65_536,
-        min_examples=10,
-        roles=_CHAT_ROLES,
-        message_keys=_OPENAI_KEYS,
-    ),
+    "openai": _OPENAI,
 }
 DEFAULT_PROFILE = "openai"
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from jsonl_bridge._validate_codes import CODES, Finding, Severity
+from jsonl_bridge._validate_codes import Coded, Finding
 from jsonl_bridge._validate_duplicates import Duplicates
 from jsonl_bridge._validate_example import ExampleFacts, check_example, inspect_example
 from jsonl_bridge._validate_output import OutputRule, guess_labels
@@ -60,20 +60,12 @@ class Place:
 
 
 @dataclass
-class CodeSummary:
+class CodeSummary(Coded):
     """How often one code occurred, and its first places."""
 
     code: str
     count: int = 0
     first: list[Place] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return CODES[self.code][0]
-
-    @property
-    def severity(self) -> Severity:
-        return CODES[self.code][1]
 
 
 @dataclass

@@ -15,10 +15,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_run import run
 
 from jsonl_bridge.adapters import _archive, _cvat_xml
-from jsonl_bridge.cli import app
 from jsonl_bridge.resolve import ImageResolver
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,15 +29,6 @@ CVAT_XML = (
     '<box label="dent" xtl="0" ytl="0" xbr="2" ybr="2" occluded="0"/></image></annotations>'
 )
 DOCCANO_ROW = b'{"id": 1, "text": "hello", "label": ["greeting"], "Comments": []}\n'
-
-
-def run(*args: object) -> tuple[int, str]:
-    """The CLI's exit code and stderr; a traceback (an exception other than exit) fails."""
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert "Traceback" not in result.stderr
-    return result.exit_code, result.stderr
 
 
 def assert_refused(tmp_path: Path, code: int, err: str, *needles: str, expected: int = 3) -> None:

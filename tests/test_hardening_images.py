@@ -13,29 +13,19 @@ from __future__ import annotations
 import io
 import json
 import struct
-import threading
 import time
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from cli_run import run
+from local_http import Handler, Server, serving
 
-from jsonl_bridge.cli import app
 from jsonl_bridge.resolve import ImageResolver
 
 SECRET = b"TOP-SECRET-BYTES"
-
-
-def run(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert "Traceback" not in result.stderr
-    return result.exit_code, result.stderr
 
 
 def png(width: int = 4, height: int = 4) -> bytes:
@@ -171,28 +161,10 @@ def test_a_fifo_in_the_root_is_not_waited_on(layout: Path) -> None:
 # --- remote images, against a server on 127.0.0.1 --------------------------------------------
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.requests: list[str] = []
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up on slow handlers is what some tests do."""
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Server
-
-    def do_GET(self) -> None:
-        self.server.requests.append(self.path)
+class Routes(Handler):
+    def route(self) -> None:
         if self.path == "/good.png":
-            self.reply(png())
+            self.reply(200, png())
         elif self.path == "/to-file":
             self.send_response(302)
             self.send_header("Location", "file:///etc/passwd")
@@ -220,24 +192,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(404)
             self.end_headers()
 
-    def reply(self, body: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    httpd = Server()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Routes) as httpd:
+        yield httpd
 
 
 def test_remote_images_need_allow_remote(layout: Path, server: Server) -> None:

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from cli_run import run
 
 from jsonl_bridge.adapters import _common
-from jsonl_bridge.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EMAIL = FIXTURES / "label-studio" / "email-classification"
@@ -29,14 +28,6 @@ CONFIG = f"label_config={EMAIL / 'config.xml'}"
 DOCCANO = FIXTURES / "doccano" / "document-classification" / "exports"
 METAL = FIXTURES / "cvat" / "datumaro_1.13_exports" / "metal_parts_cvat_images"
 OLD = b"the previous good output\n"
-
-
-def run(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert "Traceback" not in result.stderr
-    return result.exit_code, result.stderr
 
 
 def refused(tmp_path: Path, source: Path, *args: object) -> str:

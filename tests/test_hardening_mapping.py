@@ -13,20 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from jsonl_bridge.cli import app
+from cli_run import run
 
 EMAIL = Path(__file__).parent / "fixtures" / "label-studio" / "email-classification"
 CONFIG = f"label_config={EMAIL / 'config.xml'}"
-
-
-def run(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert "Traceback" not in result.stderr
-    return result.exit_code, result.stderr
 
 
 def convert_with(tmp_path: Path, mapping_text: str) -> tuple[int, str]:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from local_http import Handler, Server, serving
 
 from jsonl_bridge import remote
 from jsonl_bridge.errors import (
@@ -32,28 +31,8 @@ PNG = (
 ).read_bytes()
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.requests: list[str] = []
-        self.headers: list[dict[str, str]] = []
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.server_address[1]}{path}"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up on slow handlers is what some tests do."""
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Server
-
-    def do_GET(self) -> None:
-        self.server.requests.append(self.path)
-        self.server.headers.append(dict(self.headers))
+class Routes(Handler):
+    def route(self) -> None:
         if self.path == "/qc_part_05_http.png":
             self.reply(200, PNG)
         elif self.path.startswith("/hop/"):
@@ -88,30 +67,17 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.reply(404, b"not found")
 
-    def reply(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def redirect(self, location: str) -> None:
         self.send_response(302)
         self.send_header("Location", location)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    httpd = Server()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Routes) as httpd:
+        yield httpd
 
 
 @pytest.fixture
