@@ -130,7 +130,8 @@ class Conversion:
 
     def _convert_one(self, record: Record) -> Example | None:
         if record.problems:
-            self._reject(record, "invalid", "; ".join(record.problems), [])
+            who = list(dict.fromkeys(a.annotator for a in record.annotations if a.annotator))
+            self._reject(record, "invalid", "; ".join(record.problems), who)
             return None
         mapping = self.mapping
         pool = candidates(record, mapping.select, mapping.include_predictions)

@@ -117,3 +117,22 @@ def test_errors_share_one_base() -> None:
     assert issubclass(jb.MappingError, jb.BridgeError)
     with pytest.raises(jb.BridgeError):
         jb.load_mapping("no-such-preset")
+
+
+def test_an_invalid_task_names_its_annotators_in_the_reject() -> None:
+    """Whoever annotated a task the adapter could not read is who to ask about it."""
+    from jsonl_bridge.records import Annotation, Choice, Record, Source
+
+    answer = [Choice(field="category", labels=["billing"])]
+    record = Record(
+        id="9",
+        source=Source(tool="t", format="f", file="export.jsonl", line=4),
+        data={"text": "hi"},
+        annotations=[Annotation(annotator=who, regions=answer) for who in ("anna", "ben", "anna")],
+        problems=["/[3]/label: an offset inside the text's emoji"],
+    )
+    conversion = jb.convert([record], "auto")
+    assert list(conversion) == []
+    (reject,) = conversion.rejects
+    assert (reject.reason, reject.annotators) == ("invalid", ["anna", "ben"])
+    assert "emoji" in reject.detail
