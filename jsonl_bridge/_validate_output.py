@@ -50,7 +50,9 @@ class OutputRule:
         from jsonl_bridge.templates import make_environment
 
         tree = make_environment().parse(mapping.assistant)
-        allowed = frozenset(mapping.labels.allowed)
+        # `unknown: keep` writes labels outside `allowed` on purpose (DESIGN §7).
+        keep = mapping.labels.unknown == "keep"
+        allowed = frozenset() if keep else frozenset(mapping.labels.allowed)
         filters = list(tree.find_all(nodes.Filter))
         single = _single_expression(tree)
         if single is None:

@@ -115,12 +115,13 @@ def atomic_file(path: Path) -> Iterator[IO[bytes]]:
     A symlink is followed (its target is replaced, the link stays); a device or pipe such as
     /dev/null or a FIFO is written to directly, since renaming over it would replace it.
     """
-    path = Path(os.path.realpath(path))
     try:
         if path.exists() and not path.is_file():
+            # As given, not resolved: /dev/stdout resolves to a pipe's "pipe:[N]" name.
             with path.open("wb") as direct:
                 yield direct
             return
+        path = Path(os.path.realpath(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:

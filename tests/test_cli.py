@@ -346,6 +346,17 @@ def test_output_to_a_pipe_writes_into_it_and_no_rejects_file_beside_it(tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.jsonl"]
 
 
+def test_dev_stdout_into_a_pipe_is_written_to(tmp_path: Path) -> None:
+    """`-o /dev/stdout | tail`: /dev/stdout resolves to a pipe's `pipe:[N]` name, which cannot
+    be opened; the path as given can."""
+    command = [sys.executable, "-m", "jsonl_bridge", "convert", str(EMAIL / "export.json")]
+    command += ["-m", "email-classification", "--option", f"label_config={EMAIL / 'config.xml'}"]
+    command += ["-o", "/dev/stdout"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 4  # MANIFEST: e-mails 1-4 are written
+
+
 def test_output_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path: Path) -> None:
     target, link = tmp_path / "real.jsonl", tmp_path / "link.jsonl"
     target.write_text("old\n")

@@ -21,9 +21,10 @@ QC = FIXTURES / "qc-defects"
 QC_ROOTS = [QC / "media" / "upload", QC / "external"]
 
 
-def test_an_output_outside_labels_allowed_is_rejected_not_written(tmp_path: Path) -> None:
-    """`unknown: keep` writes labels outside `allowed`; the gate then refuses those examples
-    (E401), so the file never holds a label the mapping does not declare."""
+def test_labels_kept_on_purpose_pass_the_gate_and_validate(tmp_path: Path) -> None:
+    """`unknown: keep` writes labels outside `allowed` on purpose (DESIGN §7): neither the
+    gate nor `bridge validate` with the same mapping may refuse them (MANIFEST: e-mails 1-4
+    are billing, technical_support, sales, spam)."""
     mapping = tmp_path / "m.yaml"
     mapping.write_text(
         "version: 1\nextends: email-classification\n"
@@ -32,12 +33,13 @@ def test_an_output_outside_labels_allowed_is_rejected_not_written(tmp_path: Path
     conversion = jb.convert(
         EMAIL / "export.json", mapping, options={"label_config": EMAIL / "config.xml"}
     )
-    written = {example.id: example.messages[-1].content for example in conversion}
-    assert written == {"1": "Classification: billing", "3": "Classification: sales"}
-    gated = {r.id: r.detail for r in conversion.rejects if r.reason == "invalid_example"}
-    assert set(gated) == {"2", "4"}
-    assert gated["2"].startswith("E401 ") and "technical_support" in gated["2"]
-    assert conversion.report.rejected["invalid_example"] == 2
+    out = tmp_path / "train.jsonl"
+    jb.write_jsonl(conversion, out)
+    labels = [json.loads(line)["messages"][-1]["content"] for line in out.read_text().splitlines()]
+    kinds = ("billing", "technical_support", "sales", "spam")
+    assert labels == [f"Classification: {kind}" for kind in kinds]
+    assert "invalid_example" not in conversion.report.rejected
+    assert jb.validate(out, mapping=mapping).errors == 0
 
 
 def _many_images_mapping(tmp_path: Path, count: int) -> Path:
