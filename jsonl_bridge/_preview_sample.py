@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 from jsonl_bridge._preview_cards import CardFacts
 from jsonl_bridge._validate_output import guess_labels
 from jsonl_bridge.errors import InputError
-from jsonl_bridge.validation import MAX_DISTINCT_LABELS, inspect_example, parse_line
+from jsonl_bridge.validation import (
+    MAX_DISTINCT_LABELS,
+    inspect_example,
+    numbered_lines,
+    parse_line,
+)
 from jsonl_bridge.validation import _warnings as line_warnings
 
 if TYPE_CHECKING:
@@ -91,6 +96,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(physical line number from 1, its bytes); the unparsable ones are shown as they are."""
     try:
         with path.open("rb") as handle:
-            yield from enumerate(handle, 1)
+            for number, raw in numbered_lines(handle):
+                yield number, raw if raw is not None else b"(a line too long to read: E105)"
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", where=str(path)) from exc

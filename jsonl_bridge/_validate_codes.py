@@ -17,6 +17,7 @@ CODES: dict[str, tuple[str, Severity]] = {
     "E102": ("invalid-json", "error"),
     "E103": ("not-an-object", "error"),
     "E104": ("empty-file", "error"),
+    "E105": ("line-too-long", "error"),
     "E201": ("no-messages", "error"),
     "E202": ("message-not-object", "error"),
     "E203": ("missing-role-or-content", "error"),

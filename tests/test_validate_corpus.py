@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
+from jsonl_bridge import validation
 from jsonl_bridge._validate_codes import CODES
 from jsonl_bridge._validate_duplicates import Duplicates
 from jsonl_bridge._validate_example import _inspect_fully, _usual_example
@@ -125,7 +126,13 @@ def write_w104(path: Path) -> None:
     path.write_bytes(chat_line(user_text="Defects?") + chat_line(user_text=long_text))
 
 
+def write_e105(path: Path) -> None:
+    long_text = "x" * 10_000  # over the 4 KiB the test sets as the line limit
+    path.write_bytes(chat_line() + chat_line(user_text=long_text) + chat_line(user_text="Any?"))
+
+
 GENERATED: dict[str, Callable[[Path], None]] = {
+    "E105-line-too-long.jsonl": write_e105,
     "E307-image-too-many-bytes.jsonl": write_e307,
     "W104-too-many-tokens.jsonl": write_w104,
 }
@@ -144,8 +151,12 @@ def test_every_code_has_exactly_one_corpus_file_and_every_file_a_row() -> None:
 
 
 @pytest.mark.parametrize("row", CORPUS_ROWS, ids=[row[0] for row in CORPUS_ROWS])
-def test_each_corpus_file_reports_exactly_its_findings(row: list[str], tmp_path: Path) -> None:
+def test_each_corpus_file_reports_exactly_its_findings(
+    row: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     file, command, expected, _ = row
+    if file.startswith("E105"):
+        monkeypatch.setattr(validation, "MAX_LINE_BYTES", 4096)
     words = shlex.split(command)
     assert words[:2] == ["bridge", "validate"] and file in words
     args = []
