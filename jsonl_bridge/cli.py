@@ -634,6 +634,9 @@ def preview(
         str | None,
         typer.Option("-m", "--mapping", help="Check against it, and read boxes its way."),
     ] = None,
+    profile: Annotated[
+        str, typer.Option("--profile", help="Target limits: openai (default), azure-openai.")
+    ] = "openai",
 ) -> None:
     """Write one self-contained HTML page to look at a JSONL file before training."""
     from jsonl_bridge.preview import write_preview
@@ -648,6 +651,7 @@ def preview(
             source=source,
             from_=from_,
             options=_parse_options(option),
+            profile=profile,
         )
     except BridgeError as exc:
         _fail(exc)

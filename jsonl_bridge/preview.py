@@ -68,6 +68,7 @@ def write_preview(
     source: str | Path | None = None,
     from_: str | None = None,
     options: dict[str, Any] | None = None,
+    profile: str = DEFAULT_PROFILE,
 ) -> PreviewSummary:
     """Write the HTML preview of a chat JSON Lines file.
 
@@ -80,20 +81,23 @@ def write_preview(
             and its box convention (e.g. `boxes('xyxy')`) is how boxes are read.
         source: the export the file was converted from: adds inter-annotator agreement.
         from_, options: the source's adapter and its options, as for `convert`.
+        profile: the target whose limits the findings use, as for `bridge validate`.
 
     Raises:
         UsageError: a negative sample, `from_`/`options` without `source`, an output that
             would overwrite the input; MappingError; InputError: a file cannot be read.
     """
     path = Path(path)
+    if output is not None and str(output) == "-":
+        raise UsageError("preview writes an HTML file: give its name with -o, not '-'")
     target = Path(output) if output is not None else Path(path.stem + ".html")
     _check_arguments(path, target, sample, source, from_, options)
     check_readable(path)
     loaded = _load(mapping)
     rule = _rule(loaded)
     agreement = _agreement(Path(source), from_, options) if source is not None else None
-    profile = get_profile(DEFAULT_PROFILE)
-    report = validate(path, mapping=loaded, profile=profile)
+    limits = get_profile(profile)
+    report = validate(path, mapping=loaded, profile=limits)
     total = report.files[0].lines
     sampled = choose_lines(total, sample, seed)
     places = _findings_by_line(report)
@@ -106,7 +110,7 @@ def write_preview(
         facts = CardFacts(facts.line, merged, facts.tokens, facts.raw)
         return example_card(value, palette, convention, facts)
 
-    figures, cards = scan(path, shown, profile, rule, render)
+    figures, cards = scan(path, shown, limits, rule, render)
     why = Shown(total, sample, seed, len(sampled), len(shown) - len(sampled), shown)
     html = page(path.name, report, figures, why, cards, palette, agreement).encode("utf-8")
     _write(target, html)

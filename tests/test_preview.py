@@ -349,3 +349,18 @@ def test_cli_usage_errors(
 def test_cli_missing_file_exits_3(tmp_path: Path) -> None:
     code, err = run("preview", tmp_path / "nope.jsonl", "-o", tmp_path / "r.html")
     assert code == 3 and "cannot read" in err
+
+
+def test_the_profile_decides_what_counts_as_an_error(tmp_path: Path) -> None:
+    """11 images in one example: over openai's 10 (E309), within azure-openai's 64."""
+    data = tmp_path / "many.jsonl"
+    data.write_text(image_chat([jpeg(8, 8)] * 11, "[]") + "\n", encoding="utf-8")
+    strict = jb.write_preview(data, tmp_path / "a.html")
+    roomy = jb.write_preview(data, tmp_path / "b.html", profile="azure-openai")
+    assert (strict.errors, roomy.errors) == (1, 0)
+    result = CliRunner().invoke(app, ["preview", str(data), "-o", "-"])
+    assert result.exit_code == 2 and "not '-'" in result.stderr
+    result = CliRunner().invoke(
+        app, ["preview", str(data), "-o", str(tmp_path / "c.html"), "--profile", "azure-openai"]
+    )
+    assert result.exit_code == 0 and "0 errors" in result.stderr
