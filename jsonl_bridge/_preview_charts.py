@@ -7,6 +7,7 @@ and a bar per label or bin is all it needs. Each bar carries a <title> with its 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from html import escape
 
@@ -61,6 +62,16 @@ def histogram(values: Sequence[int], unit: str) -> str:
     )
 
 
+def _shared_prefix(labels: list[str]) -> str:
+    """What every label starts with up to a separator (`Classification: `), left off the bar
+    names so that short names differ: the full label stays in each bar's tooltip."""
+    if len(labels) < 2:
+        return ""
+    prefix = os.path.commonprefix(labels)  # noqa: RUF071 (characters, not path parts)
+    cut = max(prefix.rfind(": "), prefix.rfind("="))
+    return prefix[: cut + 2] if prefix[cut : cut + 2] == ": " else prefix[: cut + 1]
+
+
 def label_chart(counts: Sequence[tuple[str, int]], colour: Callable[[str], str]) -> str:
     """Horizontal bars, most frequent label first, in the colours the boxes are drawn in."""
     shown = list(counts[:LABELS_CHARTED])
@@ -68,10 +79,12 @@ def label_chart(counts: Sequence[tuple[str, int]], colour: Callable[[str], str])
         return '<p class="jb-note">no labels found in the answers</p>'
     row, name_w, bar_room = 20, 100, _WIDTH - 100 - 40
     top = shown[0][1]
+    common = _shared_prefix([label for label, _ in shown])
     rows = []
     for index, (label, count) in enumerate(shown):
         y = index * row + 4
-        name = label if len(label) <= 14 else label[:13] + "…"
+        name = label[len(common) :]
+        name = name if len(name) <= 14 else name[:13] + "…"
         width = max(bar_room * count / top, 1)
         rows.append(
             f'<text x="{name_w - 6}" y="{y + 13}" text-anchor="end">{escape(name)}</text>'

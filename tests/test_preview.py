@@ -364,3 +364,17 @@ def test_the_profile_decides_what_counts_as_an_error(tmp_path: Path) -> None:
         app, ["preview", str(data), "-o", str(tmp_path / "c.html"), "--profile", "azure-openai"]
     )
     assert result.exit_code == 0 and "0 errors" in result.stderr
+
+
+def test_a_prefix_every_label_shares_is_left_off_the_bar_names(tmp_path: Path) -> None:
+    """email-classification answers all start `Classification: `: cut at 13 characters the
+    bars would all read the same."""
+    data = tmp_path / "cls.jsonl"
+    answers = ["billing", "technical_support", "sales"]
+    data.write_text("".join(chat("Hi", f"Classification: {a}") + "\n" for a in answers))
+    jb.write_preview(data, tmp_path / "cls.html")
+    page = (tmp_path / "cls.html").read_text(encoding="utf-8")
+    chart = page[page.index('class="jb-chart"') :]
+    names = re.findall(r'text-anchor="end">([^<]+)</text>', chart)[: len(answers)]
+    assert sorted(names) == ["billing", "sales", "technical_sup…"]
+    assert "<title>Classification: billing: 1</title>" in chart
