@@ -73,7 +73,9 @@ PAGE_JS = """
     next.disabled = page >= pages - 1;
   }
   function reveal() {
-    var card = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    var id;
+    try { id = decodeURIComponent(location.hash.slice(1)); } catch (e) { return; }
+    var card = document.getElementById(id);
     if (!card || cards.indexOf(card) < 0) { return; }
     if (!card.hasAttribute("data-flagged")) { onlyFlagged.checked = false; }
     page = Math.floor(pool().indexOf(card) / PAGE);

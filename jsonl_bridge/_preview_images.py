@@ -50,7 +50,9 @@ def thumbnail(url: str, side: int = THUMB_SIDE) -> Thumbnail:
     try:
         return _shrink(data, side)
     except Exception as exc:  # decoders of untrusted bytes raise many types
-        return Thumbnail(None, problem=f"cannot be decoded: {exc}")
+        # The type, not the message: messages can hold object addresses, and the same file
+        # must give the same page.
+        return Thumbnail(None, problem=f"cannot be decoded ({type(exc).__name__})")
 
 
 def _data_url_bytes(url: str) -> bytes | None:

@@ -260,6 +260,8 @@ def test_images_that_cannot_be_shown_say_why(tmp_path: Path) -> None:
     assert "image not shown: cannot be decoded" in html
     assert "boxes not drawn: the example has 2 images" in html
     assert not any(c["rects"] for c in Page(html).cards.values())
+    jb.write_preview(tmp_path / "img.jsonl", tmp_path / "again.html")
+    assert (tmp_path / "again.html").read_text(encoding="utf-8") == html  # no object addresses
 
 
 def test_a_possible_decompression_bomb_is_not_decoded(monkeypatch: pytest.MonkeyPatch) -> None:

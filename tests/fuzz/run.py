@@ -49,14 +49,18 @@ def run_target(adapter: str, seconds: int) -> bool:
         f"-artifact_prefix={folder}/",
         str(_corpus(adapter, folder)),
     ]
-    done = subprocess.run(
-        command,
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # atheris prints the uncaught exception on stdout
-        text=True,
-        timeout=seconds + 120,
-    )
+    try:
+        done = subprocess.run(
+            command,
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # atheris prints the uncaught exception on stdout
+            text=True,
+            timeout=seconds + 120,
+        )
+    except subprocess.TimeoutExpired:  # the whole target hung past its own -timeout
+        print(f"== {adapter}: hung past {seconds + 120} s (inputs kept in {folder})", flush=True)
+        return False
     lines = done.stdout.splitlines()
     if done.returncode == 0:
         shutil.rmtree(folder)
