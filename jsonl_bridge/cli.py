@@ -44,6 +44,9 @@ OptionOpt = Annotated[
     typer.Option("--option", help="Adapter option KEY=VALUE, e.g. label_config=config.xml."),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
+ProfileOpt = Annotated[
+    str, typer.Option("--profile", help="Target limits: openai (default), azure-openai.")
+]
 
 
 def _version(value: bool) -> None:
@@ -571,9 +574,7 @@ def validate(
         str | None,
         typer.Option("-m", "--mapping", help="Check the outputs against this preset or file."),
     ] = None,
-    profile: Annotated[
-        str, typer.Option("--profile", help="Target limits: openai (default), azure-openai.")
-    ] = "openai",
+    profile: ProfileOpt = "openai",
     format_: FormatOpt = "text",
 ) -> None:
     """Check chat JSON Lines files (exit 1 on any error; warnings do not fail)."""
@@ -634,9 +635,7 @@ def preview(
         str | None,
         typer.Option("-m", "--mapping", help="Check against it, and read boxes its way."),
     ] = None,
-    profile: Annotated[
-        str, typer.Option("--profile", help="Target limits: openai (default), azure-openai.")
-    ] = "openai",
+    profile: ProfileOpt = "openai",
 ) -> None:
     """Write one self-contained HTML page to look at a JSONL file before training."""
     from jsonl_bridge.preview import write_preview
