@@ -108,17 +108,32 @@ class RecordBuilder:
         for child in element:
             if child.get("outside") in TRUE and child.tag != "tag":
                 continue  # datumaro writes outside/keyframe on image shapes too
-            try:
-                region = read_shape(child, child.get("label", ""), checkboxes)
-            except UnknownElement:
-                self._unknown(child.tag)
-                continue
-            except ShapeError as exc:
-                problems.append(f"{pointer}/{_step(element, child)}: {exc}")
-                continue
-            if region is not None:
-                regions.append(region)
+            args = (child.get("label", ""), checkboxes)
+            self._add_shape(regions, problems, pointer, element, child, args)
         return regions
+
+    def _add_shape(
+        self,
+        regions: list[Region],
+        problems: list[str],
+        pointer: str,
+        parent: Element,
+        child: Element,
+        args: tuple[Any, ...],
+    ) -> None:
+        """`read_shape(child, *args)` into `regions`; its ShapeError into `problems` (naming
+        the child's place under `pointer`, worked out only then), an unknown element into one
+        warning."""
+        try:
+            region = read_shape(child, *args)
+        except UnknownElement:
+            self._unknown(child.tag)
+            return
+        except ShapeError as exc:
+            problems.append(f"{pointer}/{_step(parent, child)}: {exc}")
+            return
+        if region is not None:
+            regions.append(region)
 
     def _unknown(self, tag: str) -> None:
         """Warn once per element name: a newer CVAT may add shape kinds; the images go on
@@ -163,16 +178,8 @@ class RecordBuilder:
             regions, problems = self._frames.setdefault((task_id, frame), ([], []))
             if broken:
                 problems.append(broken)
-            try:
-                region = read_shape(child, label, checkboxes, shared, track_id)
-            except UnknownElement:
-                self._unknown(child.tag)
-                continue
-            except ShapeError as exc:
-                problems.append(f"{pointer}/{_step(element, child)}: {exc}")
-                continue
-            if region is not None:
-                regions.append(region)
+            args = (label, checkboxes, shared, track_id)
+            self._add_shape(regions, problems, pointer, element, child, args)
 
     def frames(self) -> Iterator[Record]:
         """Every frame of the video document, in frame order (after the last track)."""

@@ -63,12 +63,8 @@ class Disagreement:
     answers: dict[str, Any]
 
     def to_json_dict(self) -> dict[str, Any]:
-        where: dict[str, Any] = {"file": self.source.file}
-        if self.source.line is not None:
-            where["line"] = self.source.line
-        else:
-            where["pointer"] = self.source.pointer
-        return {"id": self.id, "source": where, "field": self.field, "answers": self.answers}
+        source = self.source.brief()
+        return {"id": self.id, "source": source, "field": self.field, "answers": self.answers}
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,11 @@ def _print(text: str) -> None:
     _on_stdout(sys.stdout.write, text + "\n")
 
 
+def _show(format_: str, as_json: Callable[[], Any], as_text: Callable[[], str]) -> None:
+    """A command's result on stdout, as `--format` asks: indented JSON or the text form."""
+    _print(json.dumps(as_json(), ensure_ascii=False, indent=2) if format_ == "json" else as_text())
+
+
 def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
     """`KEY=VALUE` pairs, validated later by the adapter's own options model."""
     options: dict[str, Any] = {}
@@ -454,10 +459,7 @@ def inspect(
                     _print(record.model_dump_json())
                 return
             summary = summarize(_progress(stream, "tasks")).to_json_dict()
-            if format_ == "json":
-                _print(json.dumps(summary, ensure_ascii=False, indent=2))
-            else:
-                _print(_summary_text(source, adapter_name, summary))
+            _show(format_, lambda: summary, lambda: _summary_text(source, adapter_name, summary))
     except BridgeError as exc:
         _fail(exc)
 
@@ -557,10 +559,11 @@ def agree(
             report = agreement(_progress(records, "tasks"), field, iou_threshold=iou)
             if disagreements is not None:
                 write_disagreements(report, disagreements)
-            if format_ == "json":
-                _print(json.dumps(report.to_json_dict(threshold), ensure_ascii=False, indent=2))
-            else:
-                _print(report_text(report, threshold))
+            _show(
+                format_,
+                lambda: report.to_json_dict(threshold),
+                lambda: report_text(report, threshold),
+            )
     except BridgeError as exc:
         _fail(exc)
     if not report.passed(threshold):
@@ -584,10 +587,7 @@ def validate(
         with _stdout():
             _check_format(format_)
             report = run_validate(files, mapping=mapping, profile=profile)
-            if format_ == "json":
-                _print(json.dumps(report.to_json_dict(), ensure_ascii=False, indent=2))
-            else:
-                _print(report.to_text())
+            _show(format_, report.to_json_dict, report.to_text)
     except BridgeError as exc:
         _fail(exc)
     if not report.ok:
@@ -606,10 +606,7 @@ def stats(
         with _stdout():
             _check_format(format_)
             figures = run_stats(file)
-            if format_ == "json":
-                _print(json.dumps(figures.to_json_dict(), ensure_ascii=False, indent=2))
-            else:
-                _print(figures.to_text())
+            _show(format_, figures.to_json_dict, figures.to_text)
     except BridgeError as exc:
         _fail(exc)
 

@@ -26,6 +26,12 @@ class Source(_Frozen):
     line: int | None = None
     pointer: str | None = None
 
+    def brief(self) -> dict[str, Any]:
+        """`{"file", "line" or "pointer"}`: how rejects and disagreement files name it."""
+        if self.line is not None:
+            return {"file": self.file, "line": self.line}
+        return {"file": self.file, "pointer": self.pointer}
+
     def where(self) -> str:
         """`file:line` or `file [pointer]`, the form every message uses."""
         if self.line is not None:

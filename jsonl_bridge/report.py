@@ -20,14 +20,9 @@ class Reject:
     annotators: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, Any]:
-        where: dict[str, Any] = {"file": self.source.file}
-        if self.source.line is not None:
-            where["line"] = self.source.line
-        else:
-            where["pointer"] = self.source.pointer
         return {
             "id": self.id,
-            "source": where,
+            "source": self.source.brief(),
             "reason": self.reason,
             "detail": self.detail,
             "annotators": self.annotators,
