@@ -28,7 +28,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from jsonl_bridge.errors import InputError
-from jsonl_bridge.records import Annotation, MediaRef, Record, Region, Source
+from jsonl_bridge.records import Annotation, MediaRef, Record, Region, Source, builder
 
 from ._cvat_meta import Meta, People
 from ._cvat_shapes import TRUE, ShapeError, UnknownElement, flags, read_shape
@@ -36,9 +36,8 @@ from ._cvat_shapes import TRUE, ShapeError, UnknownElement, flags, read_shape
 TOOL = "cvat"
 MEDIA_KEY = "image"
 
-_record = Record.__pydantic_validator__.validate_python
-"""Record(**fields) without BaseModel.__init__'s Python layers: one validation per image,
-nested source/media/annotation dicts included (regions arrive validated)."""
+_record = builder(Record)
+"""One check per image, nested source/media/annotation dicts included (regions arrive built)."""
 
 MAX_FRAMES = 10_000_000
 """A video's frame count from its meta is trusted up to this (over 90 hours at 30 fps): a
@@ -85,7 +84,7 @@ class RecordBuilder:
         width = _size(a, "width", pointer, problems)
         height = _size(a, "height", pointer, problems)
         regions = self._image_regions(element, pointer, problems)
-        return _record(  # type: ignore[no-any-return]
+        return _record(
             {
                 "id": uri,
                 "source": {

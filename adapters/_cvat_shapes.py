@@ -25,9 +25,17 @@ from collections.abc import Callable
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from pydantic import BaseModel
-
-from jsonl_bridge.records import Box, Ellipse, Mask, Points, Polygon, Polyline, Region, Tag
+from jsonl_bridge.records import (
+    Box,
+    Ellipse,
+    Mask,
+    Points,
+    Polygon,
+    Polyline,
+    Region,
+    Tag,
+    builder,
+)
 
 from ._cvat_meta import LabelKey
 from ._cvat_rle import RleError, mask_extent, parse_runs
@@ -117,22 +125,16 @@ def add_attributes(
     return into
 
 
-# Readers complete `region` (the common fields) with their field and geometry, then validate
-# it with the model's own validator: the same checks as `Box(**region)`, without the Python
-# layers of BaseModel.__init__ (this runs for every shape of the export).
+# Readers complete `region` (the common fields) with their field and geometry, then build it
+# with its types checked (`builder`): this runs for every shape of the export.
 
-
-def _validator(model: type[BaseModel]) -> Callable[[Fields], Any]:
-    return model.__pydantic_validator__.validate_python
-
-
-_BOX = _validator(Box)
-_ELLIPSE = _validator(Ellipse)
-_POLYGON = _validator(Polygon)
-_POLYLINE = _validator(Polyline)
-_POINTS = _validator(Points)
-_MASK = _validator(Mask)
-_TAG = _validator(Tag)
+_BOX = builder(Box)
+_ELLIPSE = builder(Ellipse)
+_POLYGON = builder(Polygon)
+_POLYLINE = builder(Polyline)
+_POINTS = builder(Points)
+_MASK = builder(Mask)
+_TAG = builder(Tag)
 
 
 def _box(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:

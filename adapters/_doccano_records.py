@@ -17,7 +17,7 @@ import mimetypes
 from pathlib import PurePosixPath
 from typing import Any
 
-from jsonl_bridge.records import MediaRef, Record
+from jsonl_bridge.records import MediaRef, Record, builder
 
 from ._common import to_id
 from ._doccano_regions import RowContent, Settings, read_row
@@ -43,9 +43,8 @@ AUDIO_EXTENSIONS = frozenset(
 )
 """Doccano's speech projects take ogg, aac, mpeg and wav uploads (data_import catalog,
 `AudioFile`); their usual extensions, also those `mimetypes` does not know."""
-_RECORD = Record.__pydantic_validator__.validate_python
-"""The record, its source and annotations validated in one call: the same checks as building
-each model, without a call per model (see _doccano_regions._validator)."""
+_RECORD = builder(Record)
+"""The record, its source and annotations checked in one call."""
 
 
 def build_record(group: list[Row], settings: Settings) -> Record:

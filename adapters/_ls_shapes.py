@@ -46,14 +46,14 @@ def _box(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Regi
     width, height = _scale(where, "rectangle")
     x, y = required_number(value, "x"), required_number(value, "y")
     w, h = required_number(value, "width"), required_number(value, "height")
-    geometry = {
-        "x": percent_to_px(x, width),
-        "y": percent_to_px(y, height),
-        "w": percent_to_px(w, width),
-        "h": percent_to_px(h, height),
-        "rotation": to_number(value.get("rotation")) or 0.0,
-    }
-    return [Box(**where.common(), label=label, pivot="top_left", **geometry) for label in labels]
+    x, y = percent_to_px(x, width), percent_to_px(y, height)
+    w, h = percent_to_px(w, width), percent_to_px(h, height)
+    rotation = float(to_number(value.get("rotation")) or 0.0)
+    common = where.common()
+    return [
+        Box(**common, label=label, pivot="top_left", x=x, y=y, w=w, h=h, rotation=rotation)
+        for label in labels
+    ]
 
 
 def _polygon(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Region]:
@@ -72,14 +72,16 @@ def _keypoint(value: Mapping[str, Any], where: Where, labels: list[str]) -> list
 
 def _ellipse(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Region]:
     width, height = _scale(where, "ellipse")
-    geometry = {
-        "cx": percent_to_px(required_number(value, "x"), width),
-        "cy": percent_to_px(required_number(value, "y"), height),
-        "rx": percent_to_px(required_number(value, "radiusX"), width),
-        "ry": percent_to_px(required_number(value, "radiusY"), height),
-        "rotation": to_number(value.get("rotation")) or 0.0,
-    }
-    return [Ellipse(**where.common(), label=label, **geometry) for label in labels]
+    cx = percent_to_px(required_number(value, "x"), width)
+    cy = percent_to_px(required_number(value, "y"), height)
+    rx = percent_to_px(required_number(value, "radiusX"), width)
+    ry = percent_to_px(required_number(value, "radiusY"), height)
+    rotation = float(to_number(value.get("rotation")) or 0.0)
+    common = where.common()
+    return [
+        Ellipse(**common, label=label, cx=cx, cy=cy, rx=rx, ry=ry, rotation=rotation)
+        for label in labels
+    ]
 
 
 def _mask(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Region]:
@@ -89,11 +91,12 @@ def _mask(value: Mapping[str, Any], where: Where, labels: list[str]) -> list[Reg
         raise ResultError("brush value needs format 'rle' and an 'rle' list")
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in rle):
         raise ResultError("brush 'rle' must hold integers")
-    size = {"width": int(width), "height": int(height)}
+    wide, high = int(width), int(height)
     # the tight box, for box_2d and friends: width/height alone would box the whole image
-    bbox = ls_rle_bbox(rle, size["width"], size["height"])
+    bbox = ls_rle_bbox(rle, wide, high)
+    common = where.common()
     return [
-        Mask(**where.common(), label=label, encoding="ls-rle", rle=rle, bbox=bbox, **size)
+        Mask(**common, label=label, encoding="ls-rle", rle=rle, bbox=bbox, width=wide, height=high)
         for label in labels
     ]
 

@@ -43,6 +43,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from jsonl_bridge.errors import InputError
 from jsonl_bridge.records import ExportSchema, FieldSchema, Record
 from jsonl_bridge.registry import Adapter, NoOptions
@@ -129,7 +131,7 @@ def _merge(merged: dict[str, FieldSchema], found: ExportSchema) -> None:
     for name, field in found.fields.items():
         known = merged.get(name)
         labels = list(dict.fromkeys(known.labels + field.labels)) if known else field.labels
-        merged[name] = field.model_copy(update={"labels": labels})
+        merged[name] = msgspec.structs.replace(field, labels=labels)
 
 
 def media_roots(source: Path, options: Any = None) -> list[ImageRoot]:

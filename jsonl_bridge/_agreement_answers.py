@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from jsonl_bridge._agreement_matching import RegionAnswer, SpanAnswer
 from jsonl_bridge.geometry import envelope, has_box
 from jsonl_bridge.records import (
@@ -151,5 +153,5 @@ def _answer(kind: str, regions: list[Region]) -> Any:
         return tuple(
             SpanAnswer(r.start, r.end, r.label, r.text) for r in regions if isinstance(r, Span)
         )
-    shapes = [(labels_of(r)[0], r.model_dump()) for r in regions]
+    shapes = [(labels_of(r)[0], msgspec.to_builtins(r)) for r in regions]
     return tuple(RegionAnswer(label, envelope(d)) for label, d in shapes if has_box(d)) or None

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgspec
+
 from jsonl_bridge.errors import LabelError
 from jsonl_bridge.geometry import GEOMETRY_KINDS, has_box
 from jsonl_bridge.mapping import LabelsSpec
@@ -60,7 +62,7 @@ def apply_labels(
 
 
 def _copy(region: Region, **update: Any) -> Region:
-    copied: Region = region.model_copy(update=update)
+    copied: Region = msgspec.structs.replace(region, **update)
     return copied
 
 
@@ -114,7 +116,8 @@ def field_value(regions: list[Region], declared: FieldSchema | None) -> Any:
             for r in regions
             if isinstance(r, Span)
         ]
-    return [r.model_dump(mode="json") for r in regions]
+    dumped: list[Any] = msgspec.to_builtins(regions)
+    return dumped
 
 
 def _number(value: float) -> int | float:
@@ -165,7 +168,7 @@ def build_answer(
             for label, texts in _spans_by_label(spans, span_text):
                 _put(answer, label, texts)
         elif kind in GEOMETRY_KINDS:
-            dumped = (r.model_dump(mode="json") for r in regions)
+            dumped = msgspec.to_builtins(regions)
             answer[name] = [
                 box_entry(shape, "gemini", images)
                 for shape in dumped

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 from jinja2 import meta, nodes
 
 from jsonl_bridge.geometry import BOXED_KINDS
@@ -168,7 +169,7 @@ def schema_context(
     if schema is not None:
         out["box_labels"] = box_labels(mapping, schema)
     if schema is not None:
-        out["fields"] = {name: f.model_dump(mode="json") for name, f in schema.fields.items()}
+        out["fields"] = msgspec.to_builtins(schema.fields)
         out["answer_keys"] = answer_keys(mapping, schema)
     return out
 

@@ -1,60 +1,59 @@
-"""The output side: chat messages in the fine-tuning service's role/content shape."""
+"""The output side: chat messages in the fine-tuning service's role/content shape.
+
+msgspec Structs like the records (jsonl_bridge/records.py): a message and its parts are
+built for every example, and `to_json_dict` runs for every line written.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+import msgspec
 
 from jsonl_bridge.records import Source
 
 Role = Literal["system", "user", "assistant"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Frozen(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
 
 
-class TextPart(_Frozen):
-    type: Literal["text"] = "text"
+class TextPart(_Frozen, tag_field="type", tag="text", frozen=True, kw_only=True):
+    type: ClassVar[str] = "text"
     text: str
 
 
-class ImageURL(_Frozen):
+class ImageURL(_Frozen, frozen=True, kw_only=True):
     url: str
-    _plain_base64: bool = PrivateAttr(default=False)
-
-    @classmethod
-    def embedded(cls, url: str) -> ImageURL:
-        """A data URL made by embedding: `data:<mime>;base64,` and pybase64's output, which
-        the writer copies into the line without checking its alphabet again (the check
-        reads every byte; images are most of the output)."""
-        made = cls(url=url)
-        made._plain_base64 = True
-        return made
-
-    @property
-    def plain_base64(self) -> bool:
-        """Made by `embedded`: JSON needs no escaping in it."""
-        return self._plain_base64
+    plain_base64: ClassVar[bool] = False
+    """Made by embedding (`EmbeddedImageURL`): JSON needs no escaping in it."""
 
 
-class ImagePart(_Frozen):
+class EmbeddedImageURL(ImageURL, frozen=True, kw_only=True):
+    """A data URL made by embedding: `data:<mime>;base64,` and pybase64's output, which the
+    writer copies into the line without checking its alphabet again (the check reads every
+    byte; images are most of the output)."""
+
+    plain_base64: ClassVar[bool] = True
+
+
+class ImagePart(_Frozen, tag_field="type", tag="image_url", frozen=True, kw_only=True):
     """An image part; `url` is a data URL once media has been embedded."""
 
-    type: Literal["image_url"] = "image_url"
+    type: ClassVar[str] = "image_url"
     image_url: ImageURL
 
 
-Part = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+Part = TextPart | ImagePart
 
 
-class Message(_Frozen):
+class Message(_Frozen, frozen=True, kw_only=True):
     role: Role
     content: str | list[Part]
 
 
-class Example(_Frozen):
+class Example(_Frozen, frozen=True, kw_only=True):
     """One training example and the task it came from (the source is not written out)."""
 
     id: str
@@ -63,7 +62,7 @@ class Example(_Frozen):
 
     def to_json_dict(self) -> dict[str, Any]:
         """The exact object written as one JSON Lines line."""
-        return {"messages": [m.model_dump(mode="json") for m in self.messages]}
+        return {"messages": msgspec.to_builtins(self.messages)}
 
     def _repr_html_(self) -> str:
         """Notebooks show the preview report's card: chat bubbles, the image with its boxes."""

@@ -451,12 +451,14 @@ def inspect(
         with _stdout():
             _check_format(format_)
             adapter_name, options = _adapter_options(source, from_, option)
+            import msgspec
+
             from jsonl_bridge.registry import get_adapter
 
             stream = get_adapter(adapter_name).read(source, options)
             if records:
                 for record in _progress(stream, "records"):
-                    _print(record.model_dump_json())
+                    _print(msgspec.json.encode(record).decode())
                 return
             summary = summarize(_progress(stream, "tasks")).to_json_dict()
             _show(format_, lambda: summary, lambda: _summary_text(source, adapter_name, summary))

@@ -7,7 +7,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsonl_bridge.chat import Example, Message
+import msgspec
+
+from jsonl_bridge.chat import Example, Message, TextPart
 from jsonl_bridge.records import Record
 
 if TYPE_CHECKING:
@@ -84,7 +86,9 @@ def _values(region: Any) -> list[Any]:
         return [region.value]
     if region.type == "relation":
         return [{"from": region.from_id, "to": region.to_id, "labels": region.labels}]
-    return [region.model_dump(mode="json", exclude={"attributes"})]
+    dumped: dict[str, Any] = msgspec.to_builtins(region)
+    del dumped["attributes"]
+    return [dumped]
 
 
 def _example_row(example: Example) -> dict[str, Any]:
@@ -144,4 +148,4 @@ def _images(content: Any) -> int:
 def _text(message: Message) -> str:
     if isinstance(message.content, str):
         return message.content
-    return "\n".join(p.text for p in message.content if p.type == "text")
+    return "\n".join(p.text for p in message.content if isinstance(p, TextPart))

@@ -81,7 +81,7 @@ def ellipse_envelope(cx: float, cy: float, rx: float, ry: float, rotation: float
 
 
 def has_box(shape: Mapping[str, Any]) -> bool:
-    """Does a region (a `Region.model_dump()` dict) have an area to box? Not bare key points,
+    """Does a region (`msgspec.to_builtins(region)`) have an area to box? Not bare key points,
     not choices or texts, not a mask with nothing painted (its adapter found no bbox)."""
     if shape.get("type") not in BOXED_KINDS:
         return False
@@ -101,7 +101,7 @@ def _empty_mask(shape: Mapping[str, Any]) -> bool:
 
 
 def envelope(shape: Mapping[str, Any]) -> Rect:
-    """Envelope of a region given as a dict (`Region.model_dump()`), dispatched on `type`."""
+    """Envelope of a region as a dict (`msgspec.to_builtins(region)`), dispatched on `type`."""
     kind = shape.get("type")
     if kind == "box":
         return box_envelope(

@@ -17,7 +17,7 @@ from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING
 
-from jsonl_bridge.chat import ImagePart, ImageURL, Message, Part
+from jsonl_bridge.chat import EmbeddedImageURL, ImagePart, Message, Part
 from jsonl_bridge.errors import BridgeError, ImageInvalidError, ImageNotFoundError
 from jsonl_bridge.mapping import ImagesSpec
 from jsonl_bridge.records import MediaRef, Record
@@ -73,12 +73,12 @@ class TaskImages:
                 out.append(message)
                 continue
             parts: list[Part] = [
-                ImagePart(image_url=ImageURL.embedded(self._url(part.image_url.url)))
+                ImagePart(image_url=EmbeddedImageURL(url=self._url(part.image_url.url)))
                 if isinstance(part, ImagePart)
                 else part
                 for part in message.content
             ]
-            out.append(message.model_copy(update={"content": parts}))
+            out.append(Message(role=message.role, content=parts))
         return out
 
     def _url(self, uri: str) -> str:

@@ -15,6 +15,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel
 
 from jsonl_bridge.chat import Example
@@ -303,7 +304,7 @@ def _merge(known: ExportSchema | None, scanned: ExportSchema) -> ExportSchema:
         seen = scanned.fields[name].labels if name in scanned.fields else []
         labels = [label for label in field.labels if label not in unplaced or label in seen]
         if labels or not field.labels:
-            fields[name] = field.model_copy(update={"labels": labels})
+            fields[name] = msgspec.structs.replace(field, labels=labels)
     for name, scanned_field in scanned.fields.items():
         current = fields.get(name)
         if current is None or not current.labels:

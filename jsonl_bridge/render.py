@@ -12,6 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 import jinja2
+import msgspec
+from msgspec.structs import replace as replace_struct
 
 from jsonl_bridge import _context as ctx
 from jsonl_bridge._schema import (
@@ -131,8 +133,9 @@ class Renderer:
             return None
         if any(region.type not in _ID_FREE_KINDS for region in annotation.regions):
             return None  # fields.<box field> holds region dumps, ids included
-        dumps = ",".join(region.model_dump_json(exclude={"id"}) for region in annotation.regions)
-        return f"answer:{dumps}"
+        encode = msgspec.json.encode
+        dumps = b",".join(encode(replace_struct(r, id=None)) for r in annotation.regions)
+        return f"answer:{dumps.decode()}"
 
     def _render_annotation(self, record: Record, annotation: Annotation) -> list[Message]:
         regions: list[Region] = []
@@ -357,7 +360,7 @@ class Renderer:
         if "answer" in self._names:
             context["answer"] = self._answer(record, annotation, groups, context)
         if "regions" in self._names:
-            context["regions"] = [region.model_dump(mode="json") for region in regions]
+            context["regions"] = msgspec.to_builtins(regions)
         return context
 
     def _image_sizes(self, record: Record, regions: list[Region]) -> ImageSizes:
@@ -377,9 +380,9 @@ class Renderer:
         if "record" not in memo:
             memo["record"] = {
                 "id": record.id,
-                "source": record.source.model_dump(mode="json"),
+                "source": msgspec.to_builtins(record.source),
                 "meta": record.meta,
-                "media": [media.model_dump(mode="json") for media in record.media],
+                "media": msgspec.to_builtins(record.media),
             }
         value: dict[str, Any] = memo["record"]
         return value

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from jsonl_bridge.chat import Message
+import msgspec
+
+from jsonl_bridge.chat import Message, TextPart
 from jsonl_bridge.errors import (
     DisagreementError,
     EmptyAnswerError,
@@ -164,15 +166,10 @@ def _agreeing(record: Record, pool: list[Annotation], render: Render, majority: 
     )
 
 
-def _key(messages: list[Message]) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
+def _key(messages: list[Message]) -> tuple[tuple[str, str | bytes], ...]:
     """What two renderings must share to be the same example (cheap: no JSON of the whole)."""
     return tuple(
-        (
-            m.role,
-            m.content
-            if isinstance(m.content, str)
-            else tuple(p.model_dump_json() for p in m.content),
-        )
+        (m.role, m.content if isinstance(m.content, str) else msgspec.json.encode(m.content))
         for m in messages
     )
 
@@ -186,4 +183,4 @@ def _answer(messages: list[Message]) -> str:
     content = messages[-1].content
     if isinstance(content, str):
         return content
-    return " ".join(p.text for p in content if p.type == "text")
+    return " ".join(p.text for p in content if isinstance(p, TextPart))

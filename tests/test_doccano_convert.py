@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from typer.testing import CliRunner
 
@@ -51,7 +52,7 @@ def _text_of(content: Any) -> str:
 
 
 def _dumped(examples: list[Any]) -> list[list[dict[str, Any]]]:
-    return [[m.model_dump(mode="json") for m in e.messages] for e in examples]
+    return [[msgspec.to_builtins(m) for m in e.messages] for e in examples]
 
 
 # --- email-classification on document classification, in every format --------------------

@@ -15,12 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from jsonl_bridge.adapters._doccano_input import export_files
 from jsonl_bridge.adapters.doccano import ADAPTER, _label_kind, read, sniff
 from jsonl_bridge.errors import InputError, UsageError
-from jsonl_bridge.records import Choice, Polygon, Span, Text
+from jsonl_bridge.records import Choice, MediaRef, Polygon, Source, Span, Text
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*a collaborative doccano export")
 FIXTURES = Path(__file__).parent / "fixtures" / "doccano"
@@ -56,8 +57,9 @@ def test_the_unpacked_folder_reads_like_the_zip(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive) as opened:
         opened.extractall(tmp_path)
     from_zip, from_folder = list(read(archive)), list(read(tmp_path))
-    assert [r.model_dump(exclude={"source"}) for r in from_folder] == [
-        r.model_dump(exclude={"source"}) for r in from_zip
+    nowhere = Source(tool="", format="", file="")
+    assert [msgspec.structs.replace(r, source=nowhere) for r in from_folder] == [
+        msgspec.structs.replace(r, source=nowhere) for r in from_zip
     ]
     # e1 (MANIFEST): admin left it unlabeled, anna is the first user who labeled it
     assert from_folder[0].source.file == str(tmp_path / "anna.json")
@@ -70,12 +72,9 @@ def test_a_bare_user_file_is_that_users_and_all_is_nobodys(tmp_path: Path) -> No
         (tmp_path / name).write_text(_lines(row), encoding="utf-8")
         (record,) = read(tmp_path / name)
         assert [a.annotator for a in record.annotations] == [annotator]
-        assert record.source.model_dump(exclude_none=True) == {
-            "tool": "doccano",
-            "format": "jsonl",
-            "file": str(tmp_path / name),
-            "line": 1,
-        }
+        assert record.source == Source(
+            tool="doccano", format="jsonl", file=str(tmp_path / name), line=1
+        )
 
 
 def test_per_user_files_become_one_record_with_one_annotation_per_labeling_user(
@@ -212,10 +211,7 @@ def test_segmentation_polygons_are_flat_point_lists(tmp_path: Path) -> None:
     row = {"id": 49, "filename": "surface_01.png", "segmentation": [good, odd], "Comments": []}
     (tmp_path / "anna.jsonl").write_text(_lines(row), encoding="utf-8")
     (record,) = read(tmp_path / "anna.jsonl")
-    assert record.media[0].model_dump(exclude_none=True) == {
-        "key": "filename",
-        "uri": "surface_01.png",
-    }
+    assert record.media == [MediaRef(key="filename", uri="surface_01.png")]
     assert record.annotations[0].regions == [
         Polygon(
             field="segmentation",

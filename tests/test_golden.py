@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 import jsonl_bridge as jb
@@ -57,7 +58,7 @@ def expected(
 def run(project: str, fmt: str, preset: str) -> tuple[dict[str, Messages], dict[str, str], Any]:
     config = FIXTURES / project / "config.xml"
     conversion = jb.convert(FIXTURES / project / fmt, preset, options={"label_config": str(config)})
-    examples = {e.id: [m.model_dump(mode="json") for m in e.messages] for e in conversion}
+    examples = {e.id: [msgspec.to_builtins(m) for m in e.messages] for e in conversion}
     rejects = {r.id: r.reason for r in conversion.rejects}
     return examples, rejects, conversion.report
 
@@ -209,7 +210,7 @@ def test_flat_formats_without_config_keep_a_column_an_answer_in_every_row(fmt: s
     whole column is an answer, decided over the file, not cell by cell."""
     want, want_rejects, _ = expected("summarization", fmt, summary)
     conversion = jb.convert(FIXTURES / "summarization" / fmt, "summarization")
-    got = {e.id: [m.model_dump(mode="json") for m in e.messages] for e in conversion}
+    got = {e.id: [msgspec.to_builtins(m) for m in e.messages] for e in conversion}
     assert got == want and not want_rejects
     assert conversion.rejects == []
 

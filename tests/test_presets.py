@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 
@@ -108,7 +109,7 @@ def test_email_classification_e3_and_without_a_subject() -> None:
         ("user", f"Subject: Quote request\n\n{E3.data['text']}"),
         ("assistant", "Classification: sales"),
     ]
-    plain = E3.model_copy(update={"data": {"text": "Just text."}})
+    plain = msgspec.structs.replace(E3, data={"text": "Just text."})
     assert run("email-classification", plain, EMAIL_SCHEMA)[1] == ("user", "Just text.")
 
 
@@ -310,7 +311,9 @@ def test_auto_with_an_image_sends_it_and_boxes_as_box_2d() -> None:
             ],
         ),
     ]
-    captioned = q1.model_copy(update={"data": {"image": uri, "caption": "Part 1, top view"}})
+    captioned = msgspec.structs.replace(
+        q1, **{"data": {"image": uri, "caption": "Part 1, top view"}}
+    )
     assert run("auto", captioned)[0] == (
         "user",
         [TextPart(text="Part 1, top view"), ImagePart(image_url=ImageURL(url=uri))],
@@ -426,8 +429,8 @@ def test_cad_code_sends_the_instruction_and_the_code_verbatim() -> None:
         text="Write OpenSCAD (or CadQuery) code that reproduces this drawing."
     )
     assert assistant_text(messages) == code
-    instructed = record.model_copy(
-        update={"data": {"image": QC_URI, "instruction": "Model it in CadQuery."}}
+    instructed = msgspec.structs.replace(
+        record, data={"image": QC_URI, "instruction": "Model it in CadQuery."}
     )
     assert run("cad-code", instructed)[1][1][0] == TextPart(text="Model it in CadQuery.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +15,9 @@ SOURCE = Source(tool="t", format="f", file="export.json", pointer="/[0]")
 
 
 def reject(n: int) -> Reject:
-    return Reject(str(n), SOURCE.model_copy(update={"pointer": f"/[{n}]"}), "label", f"d{n}", ["a"])
+    return Reject(
+        str(n), msgspec.structs.replace(SOURCE, pointer=f"/[{n}]"), "label", f"d{n}", ["a"]
+    )
 
 
 @given(st.integers(0, 40), st.integers(0, 5))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from jinja2.exceptions import SecurityError
 
@@ -292,7 +293,7 @@ def test_labels_apply_to_boxes(tmp_path: Path) -> None:
     box = Box(field="d", label="Billing", x=0, y=0, w=1, h=1)
     assert assistant_of(mapping, make_record([box])) == "billing"
     with pytest.raises(LabelError):
-        render(mapping, make_record([box.model_copy(update={"label": "other"})]))
+        render(mapping, make_record([msgspec.structs.replace(box, label="other")]))
 
 
 # --- bindings -----------------------------------------------------------------------------
@@ -707,8 +708,8 @@ def test_equal_answers_render_once_per_task(
 
     monkeypatch.setattr(renderer, "_render_annotation", counting)
     a = Choice(id="r1", field="category", target="text", labels=["billing"])
-    b = a.model_copy(update={"id": "r2"})
-    c = a.model_copy(update={"id": "r3", "labels": ["sales"]})
+    b = msgspec.structs.replace(a, id="r2")
+    c = msgspec.structs.replace(a, id="r3", labels=["sales"])
     record = _three_annotators(a, b, c)
     answers = [renderer.render(record, x)[-1].content for x in record.annotations]
     assert answers == ["billing", "billing", "sales"]
@@ -721,6 +722,6 @@ def test_equal_answers_render_once_per_task(
 def test_templates_that_see_the_annotation_render_each_one(tmp_path: Path, assistant: str) -> None:
     renderer = Renderer.compile(simple(tmp_path, assistant), None)
     a = Choice(id="r1", field="category", target="text", labels=["billing"])
-    record = _three_annotators(*(a.model_copy(update={"id": f"r{n}"}) for n in range(3)))
+    record = _three_annotators(*(msgspec.structs.replace(a, id=f"r{n}") for n in range(3)))
     answers = [renderer.render(record, x)[-1].content for x in record.annotations]
     assert len(set(answers)) == 3  # each names its annotator, or its region's id

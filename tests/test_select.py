@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -112,7 +113,7 @@ def test_first_and_latest_refuse_to_guess_without_times_or_ids() -> None:
             choose(record(anna, ben), policy)
         assert sorted(caught.value.annotators) == ["anna", "ben"]
         assert choose(record(ben), policy) == "b"
-    dated = anna.model_copy(update={"created_at": "2026-01-01T00:00:00Z"})
+    dated = msgspec.structs.replace(anna, created_at="2026-01-01T00:00:00Z")
     assert choose(record(dated, ben), "first") == "a"  # undated sorts last
     assert choose(record(dated, ben), "latest") == "b"
 

@@ -157,7 +157,7 @@ def test_spliced_data_urls_give_exactly_json_dumps_bytes(
 def test_embedded_urls_are_spliced_unchecked_and_others_checked() -> None:
     """Data URLs made by embedding skip the alphabet check; a URL a library user built goes
     through it, so one with characters JSON must escape is still escaped."""
-    from jsonl_bridge.chat import Example, ImagePart, ImageURL, Message, TextPart
+    from jsonl_bridge.chat import EmbeddedImageURL, Example, ImagePart, ImageURL, Message, TextPart
     from jsonl_bridge.records import Source
     from jsonl_bridge.writer import example_chunks
 
@@ -171,7 +171,7 @@ def test_embedded_urls_are_spliced_unchecked_and_others_checked() -> None:
                 role="user",
                 content=[
                     TextPart(text="look"),
-                    ImagePart(image_url=ImageURL.embedded(made)),
+                    ImagePart(image_url=EmbeddedImageURL(url=made)),
                     ImagePart(image_url=ImageURL(url=hand)),
                 ],
             ),
@@ -182,4 +182,4 @@ def test_embedded_urls_are_spliced_unchecked_and_others_checked() -> None:
     expected = (json.dumps(example.to_json_dict(), ensure_ascii=False) + "\n").encode()
     assert b"".join(chunks) == expected
     assert made.encode() in chunks  # spliced as its own piece, not copied into a join
-    assert ImageURL.embedded(made).plain_base64 and not ImageURL(url=made).plain_base64
+    assert EmbeddedImageURL(url=made).plain_base64 and not ImageURL(url=made).plain_base64

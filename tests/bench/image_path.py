@@ -24,7 +24,7 @@ from typing import BinaryIO
 import orjson
 import pybase64
 
-from jsonl_bridge.chat import Example, ImagePart, ImageURL, Message, TextPart
+from jsonl_bridge.chat import EmbeddedImageURL, Example, ImagePart, Message, TextPart
 from jsonl_bridge.embed import embed_image
 from jsonl_bridge.mapping import ImagesSpec
 from jsonl_bridge.records import Source
@@ -59,7 +59,7 @@ def jsonl_bridge_path(files: list[Path], out: BinaryIO) -> None:
                     role="user",
                     content=[
                         TextPart(text=PROMPT),
-                        ImagePart(image_url=ImageURL.embedded(image.url)),
+                        ImagePart(image_url=EmbeddedImageURL(url=image.url)),
                     ],
                 ),
                 Message(role="assistant", content=[TextPart(text="[]")]),
