@@ -8,10 +8,8 @@ The script only pages through the cards and toggles views; without it every card
 
 from __future__ import annotations
 
-CSP = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-    "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-)
+import base64
+import hashlib
 
 PAGE_CSS = """
 [hidden]{display:none!important}
@@ -94,3 +92,16 @@ PAGE_JS = """
   if (location.hash) { reveal(); }
 })();
 """.replace("{PAGE_SIZE}", str(PAGE_SIZE))
+
+
+def _script_source(script: str) -> str:
+    """The CSP source that lets exactly this inline script run: a script injected by a crafted
+    JSONL (were escaping ever to fail) has another hash and is blocked."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    f"script-src {_script_source(PAGE_JS)}; base-uri 'none'; form-action 'none'"
+)

@@ -196,3 +196,18 @@ def test_links_to_a_line_open_its_page(browser: Browser, tmp_path: Path) -> None
     )
     assert visible == ["line-30", "line-45"]
     assert watched.errors == []
+
+
+def test_only_the_pages_own_script_runs(browser: Browser, tmp_path: Path) -> None:
+    """The CSP names the page script by its hash: a script that got into the page some other
+    way (a crafted line, were escaping ever to fail) is blocked, the page's own still runs."""
+    line = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    (tmp_path / "d.jsonl").write_text(json.dumps(line) + "\n")
+    jb.write_preview(tmp_path / "d.jsonl", tmp_path / "d.html")
+    html = (tmp_path / "d.html").read_text(encoding="utf-8")
+    injected = "<script>document.title = 'injected';</script>"
+    (tmp_path / "d.html").write_text(html.replace("<body>", f"<body>{injected}", 1))
+    watched = Watched(browser, (tmp_path / "d.html").as_uri())
+    assert watched.page.title() != "injected"
+    assert watched.page.eval_on_selector("html", "e => e.classList.contains('jb-js')")
+    assert any("Content Security Policy" in error for error in watched.errors)
