@@ -61,15 +61,18 @@ def regions_from_results(
     """
     regions: list[Region] = []
     problems: list[str] = []
-    labelled = _labelled_ids(results)
+    labelled: set[Any] | None = None  # found when the first bare shape needs it
     for index, result in enumerate(results):
         if not isinstance(result, dict):
             problems.append(f"{pointer}/{index}: expected a result object")
             continue
-        if result.get("type") in _BARE_SHAPES and result.get("id") in labelled:
-            continue  # the same region, exported again with its labels under a Labels control
-        if unknown_types is not None and _is_unknown(result.get("type")):
-            _ignore(str(result["type"]), f"{pointer}/{index}", unknown_types)
+        rtype = result.get("type")
+        if isinstance(rtype, str) and rtype in _BARE_SHAPES:
+            labelled = _labelled_ids(results) if labelled is None else labelled
+            if result.get("id") in labelled:
+                continue  # the same region, exported again with its labels under a Labels control
+        elif unknown_types is not None and _is_unknown(rtype):
+            _ignore(str(rtype), f"{pointer}/{index}", unknown_types)
             continue
         try:
             regions.extend(_from_result(result, target_of, sizes))
@@ -94,9 +97,7 @@ def _ignore(rtype: str, where: str, seen: set[str]) -> None:
 
 
 def _labelled_ids(results: list[Any]) -> set[Any]:
-    """Ids of labelled results, when a bare shape result may repeat one of them."""
-    if not any(isinstance(r, dict) and r.get("type") in _BARE_SHAPES for r in results):
-        return set()
+    """Ids of labelled results, which a bare shape result may repeat."""
     return {
         r.get("id")
         for r in results
@@ -168,7 +169,16 @@ def regions_from_value(rtype: str, value: Mapping[str, Any], where: Where) -> li
 
 
 def _choices(value: Mapping[str, Any], where: Where) -> list[Region]:
-    return [Choice(**where.common(), labels=str_list(value, "choices"))]
+    labels = str_list(value, "choices")
+    return [
+        Choice(
+            field=where.field,
+            id=where.id,
+            target=where.target,
+            attributes=where.attributes,
+            labels=labels,
+        )
+    ]
 
 
 def _textarea(value: Mapping[str, Any], where: Where) -> list[Region]:

@@ -584,6 +584,14 @@ def test_bad_tasks_become_problems_and_streaming_goes_on(tmp_path: Path) -> None
     assert got[3].annotations[0].regions[0].type == "choice"  # the readable result is kept
 
 
+def test_a_result_whose_type_is_not_text_is_a_problem(tmp_path: Path) -> None:
+    """`"type": [...]` is unhashable: it must become a problem, not a TypeError."""
+    odd = _task(1, {"text": "a"}, [{"type": ["rectangle"], "value": {}, "from_name": "c"}])
+    path = _write_json(tmp_path, [odd])
+    (record,) = read(path, {})
+    assert record.problems == ["/[0]/annotations/0/result/0: result has no 'type'"]
+
+
 def test_json_min_row_without_id_is_a_problem(tmp_path: Path) -> None:
     rows = [
         {"text": "a", "id": 1, "annotator": 1, "annotation_id": 1, "c": "x"},
