@@ -26,6 +26,14 @@ MAX_TEXT_CHARS = 3000
 """A longer text is cut in the card (the page must stay small); the rest is counted."""
 MAX_RAW_CHARS = 1000
 """What is shown of a line that is not a chat example."""
+MAX_MESSAGES = 40
+"""A card shows the first 30 and the last 10 messages of a longer example: a line of ten
+thousand messages must not make a page of ten thousand bubbles."""
+MAX_PARTS = 40
+"""Content parts shown per message; the rest are counted."""
+MAX_IMAGES = 8
+"""Thumbnails per card: each one decodes an image, so a line of a thousand images would make
+the report slow and large; the others are counted."""
 PALETTE = (
     "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4",
     "#f032e6", "#1f9e89", "#9a6324", "#800000", "#000075",
@@ -144,7 +152,16 @@ def _chat(messages: list[Any], palette: Palette, convention: str | None) -> str:
     found = boxes_of(answer, convention) if answer else None
     images = sum(len(_image_urls(m)) for m in messages)
     drawn = found if found is not None and images == 1 else None
-    out = [_message(m, palette, drawn) for m in messages]
+    budget = _Budget(images=MAX_IMAGES)
+    shown = messages
+    if len(messages) > MAX_MESSAGES:
+        shown = [*messages[: MAX_MESSAGES - 10], None, *messages[-10:]]
+    out = [
+        _message(m, palette, drawn, budget)
+        if m is not None
+        else f'<div class="jb-more">… {len(messages) - MAX_MESSAGES:,} more messages</div>'
+        for m in shown
+    ]
     if found is not None and images != 1:
         out.append(f'<div class="jb-note">boxes not drawn: the example has {images} images</div>')
     if found is not None and found.problems:
@@ -183,13 +200,20 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _message(message: Any, palette: Palette, boxes: OutputBoxes | None) -> str:
+@dataclass
+class _Budget:
+    """What a card may still show."""
+
+    images: int
+
+
+def _message(message: Any, palette: Palette, boxes: OutputBoxes | None, budget: _Budget) -> str:
     role = _role(message)
     kind = role if role in ("system", "user", "assistant") else "other"
     if not isinstance(message, dict):
         body = _raw(json.dumps(message, ensure_ascii=False))
     else:
-        body = _content(message.get("content"), palette, boxes)
+        body = _content(message.get("content"), palette, boxes, budget)
     label = escape(role or "(no role)")
     if kind == "system":
         size = len(_text_of(message.get("content") if isinstance(message, dict) else None))
@@ -200,20 +224,27 @@ def _message(message: Any, palette: Palette, boxes: OutputBoxes | None) -> str:
     return f'<div class="jb-msg jb-{kind}"><div class="jb-role">{label}</div>{body}</div>'
 
 
-def _content(content: Any, palette: Palette, boxes: OutputBoxes | None) -> str:
+def _content(content: Any, palette: Palette, boxes: OutputBoxes | None, budget: _Budget) -> str:
     if isinstance(content, str):
         return _text(content)
     if not isinstance(content, list):
         return _raw(json.dumps(content, ensure_ascii=False))
     out = []
-    for part in content:
+    for part in content[:MAX_PARTS]:
         url = _image_url(part)
-        if url is not None:
+        if url is not None and budget.images <= 0:
+            out.append(
+                f'<div class="jb-noimage">image not shown: over {MAX_IMAGES} in this card</div>'
+            )
+        elif url is not None:
+            budget.images -= 1
             out.append(_figure(thumbnail(url), palette, boxes))
         elif isinstance(part, dict) and isinstance(part.get("text"), str):
             out.append(_text(part["text"]))
         else:
             out.append(_raw(json.dumps(part, ensure_ascii=False)))
+    if len(content) > MAX_PARTS:
+        out.append(f'<div class="jb-more">… {len(content) - MAX_PARTS:,} more parts</div>')
     return "".join(out)
 
 

@@ -264,6 +264,34 @@ def test_images_that_cannot_be_shown_say_why(tmp_path: Path) -> None:
     assert (tmp_path / "again.html").read_text(encoding="utf-8") == html  # no object addresses
 
 
+def test_a_huge_line_makes_a_bounded_card(tmp_path: Path) -> None:
+    """Ten thousand turns, or a thousand images, in one line: the card shows the start and the
+    end and counts the rest, so the page stays small and quick to make."""
+    turns = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"}
+        for i in range(10_000)
+    ]
+    many_parts = [{"type": "text", "text": f"p{i}"} for i in range(500)]
+    lines = [
+        json.dumps({"messages": turns}),
+        image_chat([jpeg(16, 16)] * 1000, "[]"),
+        chat(many_parts, "ok"),
+    ]
+    (tmp_path / "huge.jsonl").write_text("\n".join(lines) + "\n")
+    jb.write_preview(tmp_path / "huge.jsonl", tmp_path / "huge.html")
+    html = (tmp_path / "huge.html").read_text(encoding="utf-8")
+    first = html[html.index('id="line-1"') : html.index('id="line-2"')]
+    assert first.count('class="jb-msg ') == 40
+    assert "turn 29<" in first and "turn 30<" not in first and "turn 9989<" not in first
+    assert "turn 9990<" in first and "turn 9999<" in first  # the last answer is shown
+    assert "… 9,960 more messages" in first
+    assert len(Page(html).cards["line-2"]["svgs"]) == 8
+    assert "image not shown: over 8 in this card" in html  # 1 text + 39 images shown
+    assert "… 961 more parts" in html
+    third = html[html.index('id="line-3"') :]
+    assert "p39<" in third and "p40<" not in third and "… 460 more parts" in third
+
+
 def test_a_possible_decompression_bomb_is_not_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
     from PIL import Image
 
