@@ -1,9 +1,9 @@
 """Label Studio JSON export: a top-level array of tasks, streamed one task at a time.
 
-The array can be gigabytes, so it is never loaded whole: ijson (C backend when installed)
-yields one task dict at a time, with floats as floats. Each task becomes one Record; whatever
-is wrong inside a task goes to `Record.problems` and streaming goes on, while a file that is
-not valid JSON (truncated, empty, binary) raises InputError naming the file and the task.
+The array can be gigabytes, so it is never loaded whole: `_json_array` hands orjson one
+stretch of tasks at a time. Each task becomes one Record; whatever is wrong inside a task goes
+to `Record.problems` and streaming goes on, while a file that is not valid JSON (truncated,
+empty, binary) raises InputError naming the file, the task and the byte offset.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ijson
-
 from jsonl_bridge.errors import InputError
 from jsonl_bridge.records import Annotation, Record, Source
 
-from ._common import TaskBoundedStream, content_start, to_id, to_number
+from ._common import to_id, to_number
+from ._json_array import array_items
 from ._ls_config import LabelConfig
 from ._ls_results import regions_from_results
 from ._ls_shapes import media_refs
@@ -26,10 +25,6 @@ from ._ls_values import Sizes
 
 TOOL = "label-studio"
 _TASK_META = ("inner_id", "file_upload", "storage_filename", "agreement")
-_BUFFER = 4 << 20
-"""The most ijson reads at once. yajl lexes a token cut by a read again from its start on
-every read, so its cost grows with (token size)² / (read size): a 64 MB string took 28 s in
-ijson's default 64 KB reads, under a second in reads growing to 4 MB (TaskBoundedStream)."""
 
 
 def iter_array(path: Path) -> Iterator[Any]:
@@ -39,38 +34,7 @@ def iter_array(path: Path) -> Iterator[Any]:
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror}", where=str(path)) from exc
     with stream:
-        stream.seek(content_start(stream.read(64)))
-        bounded = TaskBoundedStream(stream, str(path))
-        count, last_id = 0, None
-        try:
-            for item in ijson.items(bounded, "item", use_float=True, buf_size=_BUFFER):
-                bounded.mark()
-                count += 1
-                last_id = item.get("id") if isinstance(item, dict) else None
-                yield item
-        except ijson.JSONError as exc:
-            after = _after(count, last_id)
-            raise InputError(_json_error(exc, after, stream.tell()), where=str(path)) from exc
-        except UnicodeDecodeError as exc:
-            after = _after(count, last_id)
-            raise InputError(f"not UTF-8 text {after}", where=str(path)) from exc
-
-
-def _after(count: int, last_id: object) -> str:
-    if not count:
-        return "before the first task"
-    return f"after task [{count - 1}]" + (f" (id {last_id})" if last_id is not None else "")
-
-
-def _json_error(exc: Exception, after: str, position: int) -> str:
-    """ijson's message, first line only, with where the parser stopped."""
-    raw = exc.args[0] if exc.args else ""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    detail = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    if "premature eof" in detail.lower() or "incomplete" in detail.lower():
-        return f"truncated JSON: the file ends {after}, at byte {position}: {detail}"
-    # the parser reads in blocks, so the byte position is where its last block ended
-    return f"invalid JSON {after}, within the first {position} bytes: {detail}"
+        yield from array_items(stream, str(path), "task")
 
 
 def task_record(
@@ -120,7 +84,7 @@ def _as_given(name: str | None) -> str | None:
     return name
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Reading:
     """Where a task's readers put what they find: image sizes, problems, unknown types."""
 
@@ -145,9 +109,10 @@ def _annotations(task: dict[str, Any], pointer: str, reading: _Reading) -> list[
             reading.problems.append(f"{where}: an annotation must be an object")
             continue
         annotator, email = _user(item.get("completed_by"))
+        ident = item.get("id")
         found.append(
             Annotation(
-                id=to_id(item.get("id")),
+                id=to_id(ident) if type(ident) is not int else str(ident),
                 annotator=annotator,
                 ground_truth=item.get("ground_truth") is True,
                 cancelled=bool(item.get("was_cancelled") or item.get("skipped")),
