@@ -17,7 +17,7 @@ import mimetypes
 from pathlib import PurePosixPath
 from typing import Any
 
-from jsonl_bridge.records import MediaRef, Record, builder
+from jsonl_bridge.records import Annotation, MediaRef, Record, Source
 
 from ._common import to_id
 from ._doccano_regions import RowContent, Settings, read_row
@@ -43,15 +43,13 @@ AUDIO_EXTENSIONS = frozenset(
 )
 """Doccano's speech projects take ogg, aac, mpeg and wav uploads (data_import catalog,
 `AudioFile`); their usual extensions, also those `mimetypes` does not know."""
-_RECORD = builder(Record)
-"""The record, its source and annotations checked in one call."""
 
 
 def build_record(group: list[Row], settings: Settings) -> Record:
     """One record from the rows every file holds for an example (see module docstring)."""
     head = read_row(group[0], settings)
     first: Row | None = None
-    annotations: list[dict[str, Any]] = []
+    annotations: list[Annotation] = []
     problems: list[str] = []
     comments: list[dict[str, Any]] = []
     for row in group:  # one pass: this runs for every example of the export
@@ -59,7 +57,7 @@ def build_record(group: list[Row], settings: Settings) -> Record:
         user = row.file.user
         if content.regions:
             first = first or row
-            annotations.append({"annotator": user, "regions": content.regions})
+            annotations.append(Annotation(annotator=user, regions=content.regions))
         problems += content.problems
         comments += (
             ({**c, "annotator": user} for c in content.comments) if user else content.comments
@@ -68,25 +66,22 @@ def build_record(group: list[Row], settings: Settings) -> Record:
     example_id = to_id(first.values.get("id"))
     if example_id is None:
         problems.append(f"{first.where()}: the row has no 'id'")
-    source = {
-        "tool": TOOL,
-        "format": first.file.format,
-        "file": first.file.where,
-        "line": first.line,
-        "pointer": first.pointer,
-    }
-    record: Record = _RECORD(
-        {
-            "id": example_id or first.where(),
-            "source": source,
-            "data": head.data,
-            "media": _media(head),
-            "annotations": annotations,
-            "meta": {"comments": comments} if comments else {},
-            "problems": problems,
-        }
+    source = Source(
+        tool=TOOL,
+        format=first.file.format,
+        file=first.file.where,
+        line=first.line,
+        pointer=first.pointer,
     )
-    return record
+    return Record(  # keywords, unchecked: every value above was built with its type
+        id=example_id or first.where(),
+        source=source,
+        data=head.data,
+        media=_media(head),
+        annotations=annotations,
+        meta={"comments": comments} if comments else {},
+        problems=problems,
+    )
 
 
 def _media(content: RowContent) -> list[MediaRef]:

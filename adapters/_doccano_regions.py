@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jsonl_bridge.records import Box, Choice, Polygon, Region, Relation, Span, Text, builder
+from jsonl_bridge.records import Box, Choice, Polygon, Region, Relation, Span, Text
 
 from ._common import to_id, to_number
 from ._doccano_notes import Notices
@@ -32,11 +32,6 @@ LabelKind = Literal["choice", "text"]
 LABEL_KEYS = ("label", "cats", "entities", "relations", "bbox", "segmentation")
 OWN_KEYS = frozenset({"id", "Comments", *LABEL_KEYS})
 """Keys that are doccano's own; every other key of a row is data."""
-
-
-_SPAN = builder(Span)
-_CHOICE = builder(Choice)
-_TEXT = builder(Text)
 
 
 @dataclass(frozen=True)
@@ -110,10 +105,10 @@ class _RegionReader:
         target = self.content.data_key
         if key == "label" and self.settings.label_kind == "text":
             self.content.regions.extend(
-                _TEXT({"field": key, "value": value, "target": target}) for value in labels
+                Text(field=key, value=value, target=target) for value in labels
             )
         else:
-            self.content.regions.append(_CHOICE({"field": key, "labels": labels, "target": target}))
+            self.content.regions.append(Choice(field=key, labels=labels, target=target))
 
     def _span(self, key: str, item: Any) -> Span:
         if type(item) is list and len(item) == 3:
@@ -139,18 +134,10 @@ class _RegionReader:
             self._check_unit(key, offsets, start, end)
         if type(label) is not str or not label:
             label = _label(label)  # raises, naming the bad label
-        span: Span = _SPAN(
-            {
-                "field": key,
-                "id": ident,
-                "target": "text",
-                "start": first,
-                "end": last,
-                "text": offsets.text[first:last],
-                "label": label,
-            }
+        text = offsets.text[first:last]
+        return Span(
+            field=key, id=ident, target="text", start=first, end=last, text=text, label=label
         )
-        return span
 
     def _check_unit(self, key: str, offsets: TextOffsets, start: int, end: int) -> None:
         """Warn (once per export) when the other offset unit reads this span cleanly and

@@ -25,6 +25,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -70,17 +71,24 @@ def rows(
     """Stream the rows of `file`; InputError when it is not that format. `notices` hears of
     CSV cells that '#' splits ambiguously; `texts`: the `label` strings are free texts, which
     may hold '#' anywhere, not category names."""
+    with opened(file) as (bounded, stream):
+        if file.format == "csv":
+            found = _csv_rows(stream, file, notices or Notices(quiet=True), texts)
+        else:
+            found = _READERS[file.format](stream, file)
+        for row in found:
+            bounded.mark()
+            yield row
+
+
+@contextmanager
+def opened(file: ExportFile) -> Iterator[tuple[TaskBoundedStream, IO[bytes]]]:
+    """`file` as a buffered stream whose reader must `mark()` the bound after each row (see
+    TaskBoundedStream); a read that fails inside the block raises InputError naming the file."""
     try:
         with file.open() as raw:
             bounded = TaskBoundedStream(raw, file.where, "row")
-            stream = io.BufferedReader(bounded)
-            if file.format == "csv":
-                found = _csv_rows(stream, file, notices or Notices(quiet=True), texts)
-            else:
-                found = _READERS[file.format](stream, file)
-            for row in found:
-                bounded.mark()
-                yield row
+            yield bounded, io.BufferedReader(bounded)
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text: {exc.reason}", where=file.where) from exc
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError) as exc:
@@ -88,19 +96,26 @@ def rows(
 
 
 def _jsonl_rows(stream: IO[bytes], file: ExportFile) -> Iterator[Row]:
-    loads = orjson.loads
     for number, raw in enumerate(stream, start=1):
-        if number == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM) :]
-        if not raw.strip():
-            continue
-        try:
-            values = loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(_why_not_json(raw, exc), where=f"{file.where}:{number}") from exc
-        if not isinstance(values, dict):
-            raise InputError("a JSONL line must be an object", where=f"{file.where}:{number}")
-        yield Row(values, file, line=number)
+        values = line_values(raw, number, file.where)
+        if values is not None:
+            yield Row(values, file, line=number)
+
+
+def line_values(raw: bytes, number: int, where: str) -> dict[str, Any] | None:
+    """The object on line `number` of a JSONL file; None for a blank line; InputError naming
+    `where:number` for anything else."""
+    if number == 1 and raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    if not raw.strip():
+        return None
+    try:
+        values = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(_why_not_json(raw, exc), where=f"{where}:{number}") from exc
+    if not isinstance(values, dict):
+        raise InputError("a JSONL line must be an object", where=f"{where}:{number}")
+    return values
 
 
 def _json_rows(stream: IO[bytes], file: ExportFile) -> Iterator[Row]:

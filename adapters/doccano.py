@@ -42,6 +42,7 @@ from jsonl_bridge.records import Record
 from jsonl_bridge.registry import Adapter
 
 from ._common import warn_repeated_ids
+from ._doccano_fast import jsonl_records
 from ._doccano_input import ExportFile, export_files
 from ._doccano_join import example_groups
 from ._doccano_notes import Notices
@@ -77,11 +78,8 @@ def read(source: Path, options: Any = None) -> Iterator[Record]:
     settings = Settings(opts.offsets, _label_kind(files, opts.label_kind), notices)
     if files[0].user is None:
         _warn_collaborative(files[0], notices)
-    read_rows = partial(rows, notices=notices, texts=settings.label_kind == "text")
-    groups = example_groups(files, read_rows, notices)
     count = 0
-    built = (build_record(group, settings) for group in groups)
-    for record in warn_repeated_ids(built, str(source)):
+    for record in warn_repeated_ids(_records(files, settings, notices), str(source)):
         count += 1
         yield record
     if not count:
@@ -90,6 +88,15 @@ def read(source: Path, options: Any = None) -> Iterator[Record]:
             "which nobody confirmed an example?)",
             where=str(source),
         )
+
+
+def _records(files: list[ExportFile], settings: Settings, notices: Notices) -> Iterator[Record]:
+    """One JSONL file needs no join: its rows go through the fast loop (see _doccano_fast)."""
+    if len(files) == 1 and files[0].format == "jsonl":
+        return jsonl_records(files[0], settings)
+    read_rows = partial(rows, notices=notices, texts=settings.label_kind == "text")
+    groups = example_groups(files, read_rows, notices)
+    return (build_record(group, settings) for group in groups)
 
 
 def _options(options: Any) -> DoccanoOptions:
