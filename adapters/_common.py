@@ -154,17 +154,20 @@ def warn_repeated_ids(records: Iterable[Record], where: str) -> Iterator[Record]
     """
     seen: set[int] = set()
     repeats, first = 0, None
-    for record in records:
-        key = hash(record.id)
-        if key in seen:
-            repeats += 1
-            first = first if first is not None else record.id
-        else:
-            seen.add(key)
-        yield record
-    if repeats:
-        warnings.warn(
-            f"{where}: {repeats} task(s) repeat the id of an earlier task (first: {first!r}); "
-            "each is converted, but ids name tasks in the rejects file and choose their --split",
-            stacklevel=2,
-        )
+    try:
+        for record in records:
+            key = hash(record.id)
+            if key in seen:
+                repeats += 1
+                first = first if first is not None else record.id
+            else:
+                seen.add(key)
+            yield record
+    finally:  # also when the reader stops early (--limit closes the stream)
+        if repeats:
+            warnings.warn(
+                f"{where}: {repeats} task(s) repeat the id of an earlier task (first: "
+                f"{first!r}); each is converted, but ids name tasks in the rejects file and "
+                "choose their --split",
+                stacklevel=2,
+            )

@@ -215,6 +215,18 @@ def test_repeated_task_ids_warn_once_and_every_task_is_converted(
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 5
 
 
+def test_repeated_task_ids_are_warned_of_under_limit_too(tmp_path: Path) -> None:
+    """--limit stops reading early; the repeats seen before it are still said."""
+    source = tmp_path / "all.jsonl"
+    rows = [{"id": i, "text": f"t{i}", "label": ["a"], "Comments": []} for i in (1, 2, 1, 2, 3)]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    code, err = run("convert", source, "--limit", "4", "-o", tmp_path / "out.jsonl")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "repeat the id" in line]
+    assert len(warnings) == 1 and "2 task(s) repeat the id" in warnings[0]
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
+
+
 def test_a_box_without_the_image_size_rejects_its_task(tmp_path: Path) -> None:
     box = {"id": "r", "type": "rectanglelabels", "from_name": "defect", "to_name": "image"}
     box["value"] = {"x": 1, "y": 1, "width": 5, "height": 5, "rectanglelabels": ["dent"]}
