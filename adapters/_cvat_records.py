@@ -28,16 +28,13 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from jsonl_bridge.errors import InputError
-from jsonl_bridge.records import Annotation, MediaRef, Record, Region, Source, builder
+from jsonl_bridge.records import Annotation, MediaRef, Record, Region, Source
 
 from ._cvat_meta import Meta, People
 from ._cvat_shapes import TRUE, ShapeError, UnknownElement, flags, read_shape
 
 TOOL = "cvat"
 MEDIA_KEY = "image"
-
-_record = builder(Record)
-"""One check per image, nested source/media/annotation dicts included (regions arrive built)."""
 
 MAX_FRAMES = 10_000_000
 """A video's frame count from its meta is trusted up to this (over 90 hours at 30 fps): a
@@ -84,21 +81,16 @@ class RecordBuilder:
         width = _size(a, "width", pointer, problems)
         height = _size(a, "height", pointer, problems)
         regions = self._image_regions(element, pointer, problems)
-        return _record(
-            {
-                "id": uri,
-                "source": {
-                    "tool": TOOL,
-                    "format": self._image_format,
-                    "file": self.file,
-                    "pointer": pointer,
-                },
-                "data": data,
-                "media": [{"key": MEDIA_KEY, "uri": uri, "width": width, "height": height}],
-                "annotations": [self._annotation(task_id, regions)],
-                "meta": _frame_meta(a.get("id")),
-                "problems": problems,
-            }
+        # Built with keywords, without msgspec's type check: every value has its type already
+        # (text from the XML, sizes checked by _size, regions built by _cvat_shapes).
+        return Record(
+            id=uri,
+            source=Source(tool=TOOL, format=self._image_format, file=self.file, pointer=pointer),
+            data=data,
+            media=[MediaRef(key=MEDIA_KEY, uri=uri, width=width, height=height)],
+            annotations=[self._annotation(task_id, regions)],
+            meta=_frame_meta(a.get("id")),
+            problems=problems,
         )
 
     def _image_regions(self, element: Element, pointer: str, problems: list[str]) -> list[Region]:
@@ -107,32 +99,24 @@ class RecordBuilder:
         for child in element:
             if child.get("outside") in TRUE and child.tag != "tag":
                 continue  # datumaro writes outside/keyframe on image shapes too
-            args = (child.get("label", ""), checkboxes)
-            self._add_shape(regions, problems, pointer, element, child, args)
+            try:
+                region = read_shape(child, child.get("label", ""), checkboxes)
+            except ShapeError as exc:
+                self._left_out(exc, problems, pointer, element, child)
+                continue
+            if region is not None:
+                regions.append(region)
         return regions
 
-    def _add_shape(
-        self,
-        regions: list[Region],
-        problems: list[str],
-        pointer: str,
-        parent: Element,
-        child: Element,
-        args: tuple[Any, ...],
+    def _left_out(
+        self, exc: ShapeError, problems: list[str], pointer: str, parent: Element, child: Element
     ) -> None:
-        """`read_shape(child, *args)` into `regions`; its ShapeError into `problems` (naming
-        the child's place under `pointer`, worked out only then), an unknown element into one
-        warning."""
-        try:
-            region = read_shape(child, *args)
-        except UnknownElement:
+        """A shape `read_shape` refused: a ShapeError goes into `problems` (naming the child's
+        place under `pointer`, worked out only then), an unknown element into one warning."""
+        if isinstance(exc, UnknownElement):
             self._unknown(child.tag)
-            return
-        except ShapeError as exc:
+        else:
             problems.append(f"{pointer}/{_step(parent, child)}: {exc}")
-            return
-        if region is not None:
-            regions.append(region)
 
     def _unknown(self, tag: str) -> None:
         """Warn once per element name: a newer CVAT may add shape kinds; the images go on
@@ -145,9 +129,9 @@ class RecordBuilder:
                 stacklevel=2,
             )
 
-    def _annotation(self, task_id: str | None, regions: list[Region]) -> dict[str, Any]:
+    def _annotation(self, task_id: str | None, regions: list[Region]) -> Annotation:
         annotator, meta = self._annotations.get(task_id or "", self._default)
-        return {"annotator": annotator, "regions": regions, "meta": meta}
+        return Annotation(annotator=annotator, regions=regions, meta=dict(meta))
 
     # --- tracks ------------------------------------------------------------------------------
 
@@ -165,7 +149,7 @@ class RecordBuilder:
             del shared["occluded"]
             shared.pop("z_order", None)
             if track_id is not None:
-                shared["track_id"] = int(track_id) if track_id.isdigit() else track_id
+                shared["track_id"] = int(track_id) if track_id.isdecimal() else track_id
             broken = None
         except ShapeError as exc:
             shared, broken = {}, f"{pointer}: {exc}"
@@ -177,8 +161,13 @@ class RecordBuilder:
             regions, problems = self._frames.setdefault((task_id, frame), ([], []))
             if broken:
                 problems.append(broken)
-            args = (label, checkboxes, shared, track_id)
-            self._add_shape(regions, problems, pointer, element, child, args)
+            try:
+                region = read_shape(child, label, checkboxes, shared, track_id)
+            except ShapeError as exc:
+                self._left_out(exc, problems, pointer, element, child)
+                continue
+            if region is not None:
+                regions.append(region)
 
     def frames(self) -> Iterator[Record]:
         """Every frame of the video document, in frame order (after the last track)."""
@@ -222,7 +211,7 @@ class RecordBuilder:
             ),
             data=data,
             media=[MediaRef(key=MEDIA_KEY, uri=uri, width=width, height=height)],
-            annotations=[Annotation(**self._annotation(task_id, regions))],
+            annotations=[self._annotation(task_id, regions)],
             meta={"frame": frame},
             problems=problems,
         )
@@ -245,14 +234,14 @@ def _size(a: dict[str, str], key: str, pointer: str, problems: list[str]) -> int
 
 
 def _frame_meta(image_id: str | None) -> dict[str, Any]:
-    if image_id is not None and image_id.isdigit():
+    if image_id is not None and image_id.isdecimal():
         return {"frame": int(image_id)}
     return {}
 
 
 def _frame(child: Element, track: Element, pointer: str, file: str) -> int:
     value = child.get("frame")
-    if value is not None and value.strip().isdigit():
+    if value is not None and value.strip().isdecimal():
         return int(value)
     raise InputError(
         f"{pointer}/{_step(track, child)}: a track shape needs a frame number, got {value!r}",

@@ -25,17 +25,7 @@ from collections.abc import Callable
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from jsonl_bridge.records import (
-    Box,
-    Ellipse,
-    Mask,
-    Points,
-    Polygon,
-    Polyline,
-    Region,
-    Tag,
-    builder,
-)
+from jsonl_bridge.records import Box, Ellipse, Mask, Points, Polygon, Polyline, Region, Tag
 
 from ._cvat_meta import LabelKey
 from ._cvat_rle import RleError, mask_extent, parse_runs
@@ -44,10 +34,9 @@ TARGET = "image"
 TRUE = frozenset({"1", "true", "True", "TRUE"})
 _CUBOID = ("tl1", "bl1", "tr1", "br1", "tl2", "bl2", "tr2", "br2")
 _isfinite = math.isfinite
+_SMALL_INTS = {str(number): number for number in range(-255, 256)}
 
 Attributes = dict[str, Any]
-Fields = dict[str, Any]
-"""A region's fields before validation."""
 Checkboxes = dict[LabelKey, frozenset[str]]
 
 
@@ -87,10 +76,7 @@ def read_shape(
             attributes["keyframe"] = a.get("keyframe") in TRUE
     if len(element):
         add_attributes(element, attributes, checkboxes.get((label, None)) if checkboxes else None)
-    region: Fields = {"target": TARGET, "label": label, "attributes": attributes}
-    if region_id is not None:
-        region["id"] = region_id
-    return reader(element, a, region, checkboxes)
+    return reader(element, a, label, attributes, region_id, checkboxes)
 
 
 def flags(a: dict[str, str]) -> Attributes:
@@ -102,7 +88,7 @@ def flags(a: dict[str, str]) -> Attributes:
         found["source"] = source
     z_order = a.get("z_order")
     if z_order is not None:
-        found["z_order"] = int(z_order) if z_order.isdigit() else _int(z_order, "z_order")
+        found["z_order"] = _int(z_order, "z_order")
     group = a.get("group_id")
     if group and group != "0":
         found["group_id"] = _int(group, "group_id")
@@ -125,19 +111,20 @@ def add_attributes(
     return into
 
 
-# Readers complete `region` (the common fields) with their field and geometry, then build it
-# with its types checked (`builder`): this runs for every shape of the export.
-
-_BOX = builder(Box)
-_ELLIPSE = builder(Ellipse)
-_POLYGON = builder(Polygon)
-_POLYLINE = builder(Polyline)
-_POINTS = builder(Points)
-_MASK = builder(Mask)
-_TAG = builder(Tag)
+# Readers build their Struct with keywords, without the run-time type check `records.builder`
+# adds (it doubled the cost of a box, and this runs for every shape of the export): every value
+# already has its field's type here (numbers parsed and checked, text from the XML), and mypy
+# checks the keywords.
 
 
-def _box(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
+def _box(
+    el: Element,
+    a: dict[str, str],
+    label: str,
+    attrs: Attributes,
+    region_id: str | None,
+    _: Checkboxes,
+) -> Region:
     try:
         xtl, ytl = float(a["xtl"]), float(a["ytl"])
         xbr, ybr = float(a["xbr"]), float(a["ybr"])
@@ -147,16 +134,29 @@ def _box(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Regio
         raise ShapeError(_missing(a, ("xtl", "ytl", "xbr", "ybr"), ("rotation",))) from None
     if not _isfinite(xtl + ytl + xbr + ybr + rotation):
         raise ShapeError("box coordinates must be finite numbers")
-    region["field"] = "boxes"
-    region["x"], region["y"], region["w"], region["h"] = xtl, ytl, xbr - xtl, ybr - ytl
-    if rotation:
-        region["rotation"] = rotation % 360.0
-    region["pivot"] = "center"
-    box: Region = _BOX(region)
-    return box
+    return Box(
+        field="boxes",
+        id=region_id,
+        target=TARGET,
+        attributes=attrs,
+        label=label,
+        x=xtl,
+        y=ytl,
+        w=xbr - xtl,
+        h=ybr - ytl,
+        rotation=rotation % 360.0 if rotation else 0.0,
+        pivot="center",
+    )
 
 
-def _ellipse(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
+def _ellipse(
+    el: Element,
+    a: dict[str, str],
+    label: str,
+    attrs: Attributes,
+    region_id: str | None,
+    _: Checkboxes,
+) -> Region:
     try:
         cx, cy, rx, ry = (float(a[key]) for key in ("cx", "cy", "rx", "ry"))
         rotation = float(a.get("rotation") or 0.0)
@@ -164,9 +164,18 @@ def _ellipse(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> R
         raise ShapeError(_missing(a, ("cx", "cy", "rx", "ry"), ("rotation",))) from None
     if not _isfinite(cx + cy + rx + ry + rotation):
         raise ShapeError("ellipse geometry must be finite numbers")
-    region.update(field="ellipses", cx=cx, cy=cy, rx=rx, ry=ry, rotation=rotation % 360.0)
-    ellipse: Region = _ELLIPSE(region)
-    return ellipse
+    return Ellipse(
+        field="ellipses",
+        id=region_id,
+        target=TARGET,
+        attributes=attrs,
+        label=label,
+        cx=cx,
+        cy=cy,
+        rx=rx,
+        ry=ry,
+        rotation=rotation % 360.0,
+    )
 
 
 def parse_points(text: str | None) -> list[tuple[float, float]]:
@@ -192,23 +201,33 @@ def parse_points(text: str | None) -> list[tuple[float, float]]:
     return found
 
 
-def _point_list(field: str, validate: Callable[[Fields], Any]) -> Callable[..., Region]:
+def _point_list(field: str, model: type[Polygon | Polyline | Points]) -> Reader:
     """The reader of a shape that is only a list of points (polygon, polyline, points)."""
 
-    def read(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
-        region.update(field=field, points=parse_points(a.get("points")))
-        shape: Region = validate(region)
-        return shape
+    def read(
+        el: Element,
+        a: dict[str, str],
+        label: str,
+        attrs: Attributes,
+        region_id: str | None,
+        _: Checkboxes,
+    ) -> Region:
+        points = parse_points(a.get("points"))
+        return model(
+            field=field, id=region_id, target=TARGET, attributes=attrs, label=label, points=points
+        )
 
     return read
 
 
-_polygon = _point_list("polygons", _POLYGON)
-_polyline = _point_list("polylines", _POLYLINE)
-_points = _point_list("points", _POINTS)
-
-
-def _mask(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
+def _mask(
+    el: Element,
+    a: dict[str, str],
+    label: str,
+    attrs: Attributes,
+    region_id: str | None,
+    _: Checkboxes,
+) -> Region:
     left, top = _pixel(a, "left"), _pixel(a, "top")
     width, height = _pixel(a, "width"), _pixel(a, "height")
     try:
@@ -220,8 +239,12 @@ def _mask(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Regi
     if extent.bbox is not None:
         x1, y1, x2, y2 = extent.bbox
         bbox = (left + x1, top + y1, left + x2, top + y2)
-    region.update(
+    return Mask(
         field="masks",
+        id=region_id,
+        target=TARGET,
+        attributes=attrs,
+        label=label,
         encoding="cvat-rle",
         rle=runs,
         left=left,
@@ -230,11 +253,16 @@ def _mask(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Regi
         height=height,
         bbox=bbox,
     )
-    mask: Region = _MASK(region)
-    return mask
 
 
-def _cuboid(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
+def _cuboid(
+    el: Element,
+    a: dict[str, str],
+    label: str,
+    attrs: Attributes,
+    region_id: str | None,
+    _: Checkboxes,
+) -> Region:
     keys = [f"{axis}{corner}" for corner in _CUBOID for axis in ("x", "y")]
     try:
         values = [float(a[key]) for key in keys]
@@ -243,12 +271,11 @@ def _cuboid(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Re
     if not _isfinite(sum(values)):
         raise ShapeError("cuboid coordinates must be finite numbers")
     corners = list(zip(values[::2], values[1::2], strict=True))
-    region["attributes"]["cuboid"] = {
-        name: [x, y] for name, (x, y) in zip(_CUBOID, corners, strict=True)
-    }
-    region.update(field="cuboids", points=convex_hull(corners))
-    polygon: Region = _POLYGON(region)
-    return polygon
+    attrs["cuboid"] = {name: [x, y] for name, (x, y) in zip(_CUBOID, corners, strict=True)}
+    hull = convex_hull(corners)
+    return Polygon(
+        field="cuboids", id=region_id, target=TARGET, attributes=attrs, label=label, points=hull
+    )
 
 
 def convex_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -274,7 +301,12 @@ def convex_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def _skeleton(
-    el: Element, a: dict[str, str], region: Fields, checkboxes: Checkboxes
+    el: Element,
+    a: dict[str, str],
+    label: str,
+    attrs: Attributes,
+    region_id: str | None,
+    checkboxes: Checkboxes,
 ) -> Region | None:
     visible: list[tuple[float, float]] = []
     keypoints: list[dict[str, Any]] = []
@@ -296,30 +328,40 @@ def _skeleton(
             x, y = parse_points(ca.get("points"))[0]
             keypoint["point"] = [x, y]
             visible.append((x, y))
-        own = add_attributes(child, {}, checkboxes.get((name, region["label"])))
+        own = add_attributes(child, {}, checkboxes.get((name, label)))
         if own:
             keypoint["attributes"] = own
         keypoints.append(keypoint)
     if not visible:
         return None
-    region["attributes"]["keypoints"] = keypoints
-    region.update(field="skeletons", points=visible)
-    points: Region = _POINTS(region)
-    return points
+    attrs["keypoints"] = keypoints
+    return Points(
+        field="skeletons",
+        id=region_id,
+        target=TARGET,
+        attributes=attrs,
+        label=label,
+        points=visible,
+    )
 
 
-def _tag(el: Element, a: dict[str, str], region: Fields, _: Checkboxes) -> Region:
-    region["field"] = "tags"
-    tag: Region = _TAG(region)
-    return tag
+def _tag(
+    el: Element,
+    a: dict[str, str],
+    label: str,
+    attrs: Attributes,
+    region_id: str | None,
+    _: Checkboxes,
+) -> Region:
+    return Tag(field="tags", id=region_id, target=TARGET, attributes=attrs, label=label)
 
 
-Reader = Callable[[Element, dict[str, str], Fields, Checkboxes], Region | None]
+Reader = Callable[[Element, dict[str, str], str, Attributes, str | None, Checkboxes], Region | None]
 READERS: dict[str, Reader] = {
     "box": _box,
-    "polygon": _polygon,
-    "polyline": _polyline,
-    "points": _points,
+    "polygon": _point_list("polygons", Polygon),
+    "polyline": _point_list("polylines", Polyline),
+    "points": _point_list("points", Points),
     "ellipse": _ellipse,
     "mask": _mask,
     "cuboid": _cuboid,
@@ -358,6 +400,11 @@ def _pixel(a: dict[str, str], key: str) -> int:
 
 
 def _int(value: str, key: str) -> int:
+    """A whole number (`3`, also `3.0`); the usual small ones from a table, since `int(text)`
+    costs as much as the rest of a shape's flags (every shape has a z_order)."""
+    known = _SMALL_INTS.get(value)
+    if known is not None:
+        return known
     try:
         return int(value)
     except ValueError:

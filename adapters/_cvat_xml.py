@@ -4,9 +4,10 @@ Safety: a DTD is the only place where entities (billion laughs, external files) 
 declared, and it can only stand before the root element. So the prolog is read first with
 defusedxml's parser (`forbid_dtd`, `forbid_entities`, `forbid_external`) up to the root's
 start tag, and a DTD or entity refuses the whole file. Only then is the document streamed
-with the C `iterparse`: with no DTD, any entity other than the five predefined ones is a
-well-formedness error there. (defusedxml's own `iterparse` runs the pure-Python parser: on
-its own about twice the time of the C one, most of what a whole conversion may take.)
+through the C parser (`XMLParser` with a `TreeBuilder`, what the C `iterparse` runs): with
+no DTD, any entity other than the five predefined ones is a well-formedness error there.
+(defusedxml's own `iterparse` runs the pure-Python parser: on its own about twice the time
+of the C one, most of what a whole conversion may take.)
 
 Streaming: each child of `<annotations>` (`<version>`, `<meta>`, every `<image>` and
 `<track>`) is yielded complete, then dropped from the tree, so memory holds one image or
@@ -21,8 +22,8 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from io import RawIOBase
-from typing import IO, Any, cast
-from xml.etree.ElementTree import Element, ParseError, XMLPullParser
+from typing import IO, Any
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder, XMLParser
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
@@ -36,7 +37,10 @@ TOP_LEVEL = frozenset({"version", "meta", "image", "track"})
 _CHUNK = 64 * 1024
 _PROLOG_BYTES = 1 << 20
 """The root element starts within this: a CVAT prolog is an XML declaration."""
-_FEED = 64 * 1024
+_FEED = 16 * 1024
+"""iterparse's read size. Larger reads hold more of the tree at once, which the cyclic
+garbage collector then walks over and over: 64 KiB reads took 15 % more time at its default
+thresholds."""
 _FEED_MAX = 8 << 20
 
 Opener = Callable[[], AbstractContextManager[IO[bytes]]]
@@ -136,14 +140,7 @@ def read_head(
 
 def top_level(opener: Opener, where: str) -> Generator[Element, None, None]:
     """Each complete `<version>`, `<meta>`, `<image>` and `<track>` child of `<annotations>`,
-    in document order. The caller must be done with an element before asking for the next.
-
-    Only start events are asked for (half the events of start+end, as cheap as a bare
-    iterparse): an element is complete once the next top-level element starts, or at the end
-    of the document. The tree builder appends an element to its parent when it starts, so
-    "top-level" is "a child of the root"; what precedes the current element is then dropped
-    from the root, so the tree never holds more than the elements not yet handed out.
-    """
+    in document order, detached from the tree (memory holds what the caller keeps)."""
     with _reading(where), opener() as stream:
         head = read_head(stream, where, want_version=False, limit=_PROLOG_BYTES)
     if head.root is None:
@@ -158,54 +155,58 @@ def top_level(opener: Opener, where: str) -> Generator[Element, None, None]:
         )
     with _reading(where), opener() as stream:
         bounded = TaskBoundedStream(stream, where, "element")
-        root: Element | None = None
-        pending: Element | None = None
         try:
-            for element in _starts(bounded):
-                if root is None:
-                    root = element
-                elif element.tag in TOP_LEVEL and _is_child(element, root, pending is not None):
-                    bounded.mark()
-                    if pending is not None:
-                        yield pending
-                    while root[0] is not element:
-                        del root[0]  # the element handed out, unknown siblings
-                    pending = element
+            for element in _root_children(bounded):
+                if element.tag in TOP_LEVEL:
+                    yield element
         except ParseError as exc:
             raise InputError(_parse_message(exc), where=_at(where, exc)) from exc
-        if pending is not None:
-            yield pending
 
 
-def _starts(stream: RawIOBase) -> Iterator[Element]:
-    """Each element as it starts: `iterparse(stream, events=("start",))`, with other reads.
+def _root_children(stream: TaskBoundedStream) -> Iterator[Element]:
+    """Each child of the root element once it is complete, dropped from the tree as it is
+    handed out, so the tree holds the child still open and what the last read added.
+
+    The parser builds the tree and reports only the root's start (through `_setevents`, the
+    call XMLPullParser makes), then nothing: an event per element (twenty an image in the
+    bench export) cost a tenth of the parse. After each read the root's children but the
+    last are complete (a later one has started), the last is at the end of the document.
+    `stream` is marked when a child completes: the 64 MiB bound is per child.
 
     Expat before 2.6 lexes a token cut by a read again from its start on every read, so one
     huge attribute costs (its size)² / (read size): a 64 MB one took 9 minutes in iterparse's
-    16 KB reads. Reads start at _FEED and double while they end no element (inside a long
-    token), up to _FEED_MAX: the cost of a long token is then about linear.
+    16 KB reads. Reads start at _FEED and double while the tree does not grow at its top two
+    levels (inside a long token, or deep in one child), up to _FEED_MAX: the cost of a long
+    token is then about linear.
     """
-    parser: XMLPullParser[Element] = XMLPullParser(events=("start",))
-    events = cast("Callable[[], Iterator[tuple[str, Element]]]", parser.read_events)
+    parser = XMLParser(target=TreeBuilder())
+    started: list[tuple[str, Element]] = []
+    parser._setevents(started, ("start",))  # type: ignore[attr-defined]
+    root: Element | None = None
     size = _FEED
+    shape = (0, 0)
     while chunk := stream.read(size):
         parser.feed(chunk)
-        started = False
-        for _, element in events():  # start events only: (event, element) pairs
-            started = True
-            yield element
-        size = _FEED if started else min(2 * size, _FEED_MAX)
+        if root is None:
+            if not started:
+                continue
+            root = started[0][1]
+            parser._setevents(started, ())  # type: ignore[attr-defined]
+        started.clear()  # nothing more is reported (pure-Python parser: still bounded)
+        complete = len(root) - 1
+        if complete > 0:
+            stream.mark()
+            children = root[:complete]
+            del root[:complete]
+            yield from children
+        grown = (len(root), len(root[-1]) if len(root) else 0)
+        size = _FEED if grown != shape else min(2 * size, _FEED_MAX)
+        shape = grown
     parser.close()
-    for _, element in events():
-        yield element
-
-
-def _is_child(element: Element, root: Element, pending: bool) -> bool:
-    """Whether `element` is a child of `root`. It is, as a rule, the one after the pending
-    element (root[1]; root[0] without one): a read started many elements, and `in` scans
-    them all. Anything else (an unknown sibling in between) falls back to the scan."""
-    index = 1 if pending else 0
-    return (len(root) > index and root[index] is element) or element in root
+    if root is not None:
+        children = root[:]
+        del root[:]
+        yield from children
 
 
 class _reading(AbstractContextManager[None]):

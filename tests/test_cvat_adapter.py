@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jsonl_bridge.adapters import _archive
+from jsonl_bridge.adapters import _archive, _common, _cvat_xml
 from jsonl_bridge.adapters._cvat_rle import RleError, mask_extent, parse_runs
 from jsonl_bridge.adapters.cvat import ADAPTER, read, schema, sniff
 from jsonl_bridge.errors import InputError, UsageError
@@ -597,6 +597,67 @@ def test_truncated_xml_names_the_file_and_line(tmp_path: Path) -> None:
 def test_unreadable_inputs_are_input_errors(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         records(write(tmp_path, text))
+
+
+def many_images(count: int) -> str:
+    """`count` images, image k with k % 4 boxes (box j from x = j, its z_order j, attribute
+    `k`), an unknown top-level element and a comment after every seventh."""
+    parts = []
+    for k in range(count):
+        boxes = "".join(
+            f'<box label="b" occluded="0" xtl="{j}" ytl="0" xbr="{j + 1}" ybr="1" z_order="{j}">'
+            f'<attribute name="k">{k}</attribute></box>'
+            for j in range(k % 4)
+        )
+        parts.append(f'<image id="{k}" name="img{k}.jpg" width="8" height="8">{boxes}</image>')
+        if k % 7 == 0:
+            parts.append("<!-- a comment --><future_element><x/></future_element>")
+    return document("\n".join(parts))
+
+
+@pytest.mark.parametrize("feed", [7, 300, 64 * 1024])
+def test_every_image_is_read_once_in_order_whatever_the_read_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed: int
+) -> None:
+    """Images that end anywhere in a read, or span many, come out whole and once; unknown
+    top-level elements are skipped (the 3,000 images take about 700 KB: many reads)."""
+    monkeypatch.setattr(_cvat_xml, "_FEED", feed)
+    found = records(write(tmp_path, many_images(3000)))
+    assert [record.id for record in found] == [f"img{k}.jpg" for k in range(3000)]
+    for k, record in enumerate(found):
+        boxes = [(r.x, r.attributes["z_order"], r.attributes["k"]) for r in regions_of(record)]
+        assert boxes == [(float(j), j, str(k)) for j in range(k % 4)], record.id
+
+
+def test_the_task_bound_is_per_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten images of 0.9 MiB each pass a 1 MiB bound (lowered from 64 MiB here); the bound
+    refusing a larger one is tested in test_hardening_inputs.py."""
+    monkeypatch.setattr(_common, "MAX_TASK_BYTES", 1 << 20)
+    note = "n" * (900 << 10)
+    body = "".join(
+        f'<image id="{k}" name="i{k}.jpg" width="1" height="1">'
+        f'<tag label="t"><attribute name="note">{note}</attribute></tag></image>'
+        for k in range(10)
+    )
+    found = records(write(tmp_path, document(body)))
+    assert [record.id for record in found] == [f"i{k}.jpg" for k in range(10)]
+    assert all(regions_of(record)[0].attributes["note"] == note for record in found)
+
+
+def test_an_image_id_or_z_order_in_other_digits_is_not_a_crash(tmp_path: Path) -> None:
+    """`"²".isdigit()` is true but `int("²")` fails: such an id is no frame number, such a
+    z_order a problem of its image (not a ValueError out of the reader)."""
+    xml = document(
+        '<image id="²" name="a.jpg" width="2" height="2">'
+        '<box label="x" xtl="0" ytl="0" xbr="1" ybr="1" z_order="²"/></image>'
+        '<image id="٣" name="b.jpg" width="2" height="2">'
+        '<box label="x" xtl="0" ytl="0" xbr="1" ybr="1" z_order="٣"/></image>'
+    )
+    odd, arabic = records(write(tmp_path, xml))
+    assert odd.meta == {} and odd.problems == [
+        "/annotations/image[1]/box[1]: z_order='²' is not a number"
+    ]
+    assert arabic.meta == {"frame": 3} and regions_of(arabic)[0].attributes["z_order"] == 3
 
 
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
