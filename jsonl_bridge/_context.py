@@ -45,6 +45,8 @@ def apply_labels(
     regions: Sequence[Region], spec: LabelsSpec, record: Record, annotation: Annotation
 ) -> list[Region]:
     """Rename labels, then check them against `allowed` (reject, drop or keep unknown ones)."""
+    if not spec.rename and not spec.allowed and all(_as_is(region) for region in regions):
+        return list(regions)  # the usual case, nothing to rename or check: every region stays
     out: list[Region] = []
     for region in regions:
         if isinstance(region, Choice):
@@ -59,6 +61,14 @@ def apply_labels(
         else:
             out.append(region)
     return out
+
+
+def _as_is(region: Region) -> bool:
+    """Whether the region stays as it is when no label is renamed or checked (a choice loses
+    its repeated labels, and goes when it has none)."""
+    if isinstance(region, Choice):
+        return bool(region.labels) and len(set(region.labels)) == len(region.labels)
+    return True
 
 
 def _copy(region: Region, **update: Any) -> Region:

@@ -21,7 +21,7 @@ from jsonl_bridge.records import (
     Record,
     labels_of,
 )
-from jsonl_bridge.templates import CompiledTemplate
+from jsonl_bridge.templates import MEDIA_VAR, CompiledTemplate
 
 Bindings = dict[str, str | FieldSelector]
 
@@ -115,6 +115,24 @@ def describe(kinds: dict[str, str]) -> str:
 def names_of(compiled: CompiledTemplate) -> set[str]:
     """Top-level variables one template reads."""
     return set(meta.find_undeclared_variables(compiled.tree))
+
+
+def reads(compiled: CompiledTemplate) -> frozenset[str]:
+    """The context names one template's output depends on (what decides how widely it can
+    be memoized): the variables it reads, less jinja's globals (`range`, `namespace`: the
+    same in every render), plus the task's image sizes when the `boxes` filter reads them.
+    A template drawing from the `random` filter depends on nothing nameable: `UNREPEATABLE`."""
+    names = names_of(compiled) - compiled.template.environment.globals.keys()
+    for node in compiled.tree.find_all(nodes.Filter):
+        if node.name == "boxes":
+            names.add(MEDIA_VAR)
+        elif node.name == "random":
+            names.add(UNREPEATABLE)
+    return frozenset(names)
+
+
+UNREPEATABLE = "|random"
+"""Stands in `reads` for a draw of the `random` filter (never a variable's name)."""
 
 
 def uses(compiled: Iterable[CompiledTemplate]) -> tuple[set[str], set[str]]:

@@ -8,7 +8,7 @@ An example that would fail `bridge validate` (or the training job) is rejected (
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jsonl_bridge._validate_example import inspect_example
@@ -33,18 +33,22 @@ class Gate:
         self.over_tokens = 0
         """Examples over the profile's token estimate (a warning: services truncate them)."""
 
-    def problems(self, example: Example, images: Iterable[EmbeddedImage] = ()) -> str | None:
+    def problems(self, example: Example, images: Sequence[EmbeddedImage] = ()) -> str | None:
         """What is wrong with `example` as the service would see it, or None."""
-        known = {
-            id(image.url): KnownImage(
-                _FORMAT_OF_MIME.get(image.mime, image.mime),
-                image.mode,
-                image.width,
-                image.height,
-                image.nbytes,
-            )
-            for image in images
-        }
+        known = (
+            {
+                id(image.url): KnownImage(
+                    _FORMAT_OF_MIME.get(image.mime, image.mime),
+                    image.mode,
+                    image.width,
+                    image.height,
+                    image.nbytes,
+                )
+                for image in images
+            }
+            if images
+            else None
+        )
         facts = inspect_example(example.to_json_dict(), self.profile, self._rule, known)
         if facts.tokens > self.profile.max_tokens_per_example:
             self.over_tokens += 1

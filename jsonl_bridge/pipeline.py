@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from pydantic import BaseModel
@@ -30,6 +30,9 @@ from jsonl_bridge.render import Renderer, infer_schema
 from jsonl_bridge.report import Reject, Report
 from jsonl_bridge.resolve import ImageResolver, ImageRoot
 from jsonl_bridge.select import candidates, select
+
+if TYPE_CHECKING:
+    from jsonl_bridge.embed import EmbeddedImage
 
 Options = BaseModel | dict[str, Any] | None
 
@@ -147,14 +150,18 @@ class Conversion:
         if self._skip_empty and chosen.annotation is not None and not chosen.annotation.regions:
             self.report.skipped_empty += 1
             return None
-        images = self._media.for_task(record)
-        try:
-            messages = images.embed_parts(chosen.messages)
-        except RecordError as exc:
-            self._reject(record, exc.reason, exc.message, [])
-            return None
+        messages = chosen.messages
+        sent: list[EmbeddedImage] = []
+        if not all(isinstance(message.content, str) for message in messages):  # else no image
+            images = self._media.for_task(record)
+            try:
+                messages = images.embed_parts(messages)
+            except RecordError as exc:
+                self._reject(record, exc.reason, exc.message, [])
+                return None
+            sent = images.sent
         example = Example(id=record.id, source=record.source, messages=messages)
-        problems = self._gate.problems(example, images.sent)
+        problems = self._gate.problems(example, sent)
         if problems is not None:
             self._reject(record, "invalid_example", problems, [])
             return None

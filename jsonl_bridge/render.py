@@ -4,6 +4,12 @@
 bindings checkable against a known export schema, what the templates use), so that a broken
 mapping fails before the first task (exit 2) while a template that fails on one task's data
 only rejects that task, with the mapping's file:line and the task id.
+
+Rendering is most of a conversion's time, and selection renders every annotator's answer, so
+each template's output is reused as widely as the names it reads allow (`_reuse`): `schema`
+alone, once a run; the answer alone (`fields`, `label`, `answer`), across tasks with an equal
+answer; the task alone (`data`, `record`, and `text`/`image` per field the answer points
+at), once a task. The context variables are built only when a template must really render.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from jsonl_bridge._schema import (
     columns_hint,
     infer_schema,
     names_of,
+    reads,
     schema_context,
     selector_problem,
     static_bindings,
@@ -74,12 +81,24 @@ class Renderer:
         """Where `qwen` boxes learn the size of the image as sent (None: the annotated size)."""
         self._compiled = compiled
         self._bindings = bindings
+        self._reads = {path: reads(template) for path, template in compiled.items()}
+        static = {name: b for name, b in bindings.items() if isinstance(b, str)}
+        self._static_bound = static if len(static) == len(bindings) else None
+        """The bindings when none is left to resolve per task (`{kind: ...}` selectors)."""
         self._names, schema_uses = uses(compiled.values())
-        # Templates that read only the task (not the annotation) render once per task, not
-        # once per annotator: selection renders every annotator's answer of a task in a row.
-        self._per_task = {p for p, c in compiled.items() if names_of(c) <= _TASK_LEVEL}
+        self._reads_answer = "answer" in self._names
+        self._reuse = {path: _reuse(names) for path, names in self._reads.items()}
+        """How widely each template's output is reused, from the names it reads."""
+        self._per_answer = any(reuse == "answer" for reuse in self._reuse.values())
+        self._rendered_once: dict[_Path, str] = {}
+        self._by_answer: dict[Any, str] = {}
+        """Outputs of answer-level templates across tasks (bounded: `SHARED_OUTPUTS`)."""
+        self._whole_answer = not self._names & {"annotation", "regions"} and (
+            mapping.dialogue is None
+        )
+        """Messages depend on the task and the answer only: equal answers of a task share them."""
         self._memo_record: Record | None = None
-        self._memo: dict[_Path | str, Any] = {}
+        self._memo: dict[Any, Any] = {}
         self._schema_context = schema_context(mapping, schema, bindings)
         labels_known = "labels" in self._schema_context and not (
             schema is not None and schema.unplaced and not mapping.labels.allowed
@@ -117,27 +136,30 @@ class Renderer:
         who answered (no `annotation`, no region ids), annotations with the same answers
         render the same messages, so those are rendered once per task.
         """
-        key = self._answer_key(annotation)
-        if key is None:
-            return self._render_annotation(record, annotation)
+        answer = self._answer_key(annotation) if self._whole_answer or self._per_answer else None
+        if answer is None or not self._whole_answer:
+            return self._render_annotation(record, annotation, answer)
         memo = self._task_memo(record)
-        if key not in memo:
-            memo[key] = self._render_annotation(record, annotation)  # errors are not kept
-        messages: list[Message] = memo[key]
+        if answer not in memo:  # errors are not kept
+            memo[answer] = self._render_annotation(record, annotation, answer)
+        messages: list[Message] = memo[answer]
         return messages
 
-    def _answer_key(self, annotation: Annotation) -> str | None:
-        """What the messages of `annotation` depend on besides the task, or None when that
-        includes the annotation itself (its annotator, ids, or regions with their ids)."""
-        if self._names & {"annotation", "regions"} or self.mapping.dialogue is not None:
-            return None
-        if any(region.type not in _ID_FREE_KINDS for region in annotation.regions):
-            return None  # fields.<box field> holds region dumps, ids included
+    def _answer_key(self, annotation: Annotation) -> bytes | None:
+        """The annotation's answer as text, which templates that see neither the annotator
+        nor region ids cannot tell from an equal answer; None when its regions are of kinds
+        whose `fields` values carry their ids."""
         encode = msgspec.json.encode
-        dumps = b",".join(encode(replace_struct(r, id=None)) for r in annotation.regions)
-        return f"answer:{dumps.decode()}"
+        dumps = []
+        for region in annotation.regions:
+            if region.type not in _ID_FREE_KINDS:
+                return None  # fields.<box field> holds region dumps, ids included
+            dumps.append(encode(replace_struct(region, id=None)))
+        return b",".join(dumps)
 
-    def _render_annotation(self, record: Record, annotation: Annotation) -> list[Message]:
+    def _render_annotation(
+        self, record: Record, annotation: Annotation, answer: bytes | None
+    ) -> list[Message]:
         regions: list[Region] = []
         if annotation.regions:
             regions = ctx.apply_labels(annotation.regions, self.mapping.labels, record, annotation)
@@ -145,85 +167,118 @@ class Renderer:
                 why = "every label was dropped (labels.unknown: drop)"
                 raise self._empty(record, annotation, why)
         try:
-            return self._turns(record, annotation, regions)
+            scope = _Scope(record, annotation, regions, self._task_memo(record))
+            return self._turns(scope, answer)
         except (TemplateError, EmptyAnswerError) as exc:
             if annotation.regions:
                 raise
             raise self._nothing(record, annotation) from exc
 
-    def _turns(
-        self, record: Record, annotation: Annotation, regions: list[Region]
-    ) -> list[Message]:
-        context = self._context(record, annotation, regions)
+    def _turns(self, scope: _Scope, answer: bytes | None) -> list[Message]:
+        record, annotation = scope.record, scope.annotation
+        scope.bound = self._bind(record, annotation)
+        scope.shared = self._shared_key(scope, answer)
+        if scope.shared is None and self._reads_answer:
+            self._fill(scope, "answer")  # its errors come first, as they always did
+        elif self._measures_images(record, scope.regions):
+            self._fill(scope, MEDIA_VAR)  # reading the images can fail: that rejects the task
         turns: list[tuple[Role, str | list[Part]]] = []
-        system = self._system(record, annotation, context)
+        system = self._system(scope)
         if system.strip():
             turns.append(("system", system))
         if self.mapping.dialogue is not None:
             turns.extend(self._history(record, annotation))
-        user = self._user(record, annotation, context)
+        user = self._user(scope)
         if user:
             turns.append(("user", user))
-        answer = self._render(("assistant",), context, record, annotation)
-        if not answer.strip():
+        text = self._render(("assistant",), scope)
+        if not text.strip():
             raise self._empty(record, annotation, "the assistant message rendered empty")
-        turns.append(("assistant", answer))
+        turns.append(("assistant", text))
         return _messages(turns)
 
-    def _render(
-        self, path: _Path, context: dict[str, Any], record: Record, annotation: Annotation
-    ) -> str:
-        if path not in self._per_task:
-            return self._render_now(path, context, record, annotation)
-        memo = self._task_memo(record)
-        if path not in memo:
-            memo[path] = self._render_now(path, context, record, annotation)
-        text: str = memo[path]
+    def _shared_key(self, scope: _Scope, answer: bytes | None) -> _AnswerKey | None:
+        """What answer-level templates' outputs depend on, to reuse them across tasks: the
+        answer, and the fields the bindings name on this task. None when `answer` would read
+        the task's text (a span without its own text)."""
+        if answer is None or not self._per_answer:
+            return None
+        if self._reads_answer and any(
+            isinstance(r, Span) and r.text is None for r in scope.regions
+        ):
+            return None
+        return answer, tuple(scope.bound.items())
+
+    def _render(self, path: _Path, scope: _Scope) -> str:
+        """One template's output, reused when the names it reads are the same as before:
+        once per run, across tasks for the same answer, once per task (per fields the
+        answer points at, when it reads `text` or `image`)."""
+        reuse = self._reuse[path]
+        cache: dict[Any, str]
+        key: Any
+        if reuse == "run":
+            cache, key = self._rendered_once, path
+        elif reuse == "answer" and scope.shared is not None:
+            cache, key = self._by_answer, (path, scope.shared)
+        elif reuse == "task":
+            cache, key = scope.memo, path
+        elif reuse == "targets":
+            cache, key = scope.memo, (path, scope.targets)
+        else:
+            return self._render_now(path, scope)
+        text = cache.get(key)
+        if text is None:
+            text = self._render_now(path, scope)
+            if cache is self._by_answer and len(cache) >= SHARED_OUTPUTS:
+                del cache[next(iter(cache))]  # the oldest
+            cache[key] = text
         return text
 
-    def _task_memo(self, record: Record) -> dict[_Path | str, Any]:
+    def _task_memo(self, record: Record) -> dict[Any, Any]:
         """Values computed once per task, valid while the same record is being rendered."""
         if self._memo_record is not record:
             self._memo_record, self._memo = record, {}
         return self._memo
 
-    def _render_now(
-        self, path: _Path, context: dict[str, Any], record: Record, annotation: Annotation
-    ) -> str:
+    def _render_now(self, path: _Path, scope: _Scope) -> str:
         compiled = self._compiled[path]
+        for name in self._reads[path] - scope.context.keys():
+            self._fill(scope, name)
         try:
-            return compiled.render(context)
+            return compiled.render(scope.context)
         except _RENDER_ERRORS as exc:
             line = template_lineno(exc, compiled.filename)
+            for name in ("data", "fields"):  # what the hint lists
+                self._fill(scope, name)
             raise TemplateError(
-                f"{self._at(path, line)}{_jinja_message(exc)}{_undefined_hint(exc, context)} "
-                f"(task {record.id})",
+                f"{self._at(path, line)}{_jinja_message(exc)}"
+                f"{_undefined_hint(exc, scope.context)} (task {scope.record.id})",
                 detail=str(exc),
-                annotators=_who(annotation),
+                annotators=_who(scope.annotation),
             ) from exc
 
-    def _system(self, record: Record, annotation: Annotation, context: dict[str, Any]) -> str:
-        own = record.data.get("system")
-        if self.mapping.dialogue is not None and isinstance(own, str) and own.strip():
-            return own
+    def _system(self, scope: _Scope) -> str:
+        if self.mapping.dialogue is not None:
+            own = scope.record.data.get("system")
+            if isinstance(own, str) and own.strip():
+                return own
         if ("system",) not in self._compiled:
             return ""
-        return self._render(("system",), context, record, annotation)
+        return self._render(("system",), scope)
 
-    def _user(
-        self, record: Record, annotation: Annotation, context: dict[str, Any]
-    ) -> str | list[Part]:
+    def _user(self, scope: _Scope) -> str | list[Part]:
         if isinstance(self.mapping.user, str):
-            text = self._render(("user",), context, record, annotation)
+            text = self._render(("user",), scope)
             return text if text.strip() else ""
+        record = scope.record
         parts: list[Part] = []
         for path in self._compiled:
             if path[0] != "user":
                 continue
-            value = self._render(path, context, record, annotation)
+            value = self._render(path, scope)
             if not value.strip():
                 if path[-1] == "image" and record.media:
-                    raise self._no_image(record, annotation, path)
+                    raise self._no_image(record, scope.annotation, path)
                 continue  # an optional part (e.g. `{{ image | default('') }}`) left out
             if path[-1] == "image":
                 parts.append(ImagePart(image_url=ImageURL(url=value.strip())))
@@ -322,46 +377,80 @@ class Renderer:
 
     # --- context ---------------------------------------------------------------------------
 
-    def _context(
-        self, record: Record, annotation: Annotation, regions: list[Region]
-    ) -> dict[str, Any]:
-        groups = ctx.group_by_field(regions)
-        schema = self.schema
-        fields = {
-            name: ctx.field_value(group, schema.fields.get(name) if schema else None)
-            for name, group in groups.items()
-        }
-        for name, target in self._bind(record, annotation).items():
-            if target in fields:
-                fields[name] = fields[target]
-            else:
-                fields.pop(name, None)  # bound but absent: never another field of that name
-        images = self._image_sizes(record, regions)
-        context: dict[str, Any] = {
-            "data": record.data,
-            "fields": fields,
-            "annotation": {
+    def _fill(self, scope: _Scope, name: str) -> None:
+        """Compute the context variable `name` for this annotation, once (`label`, `text`
+        and `image` stay out when they have no value: templates see them as undefined)."""
+        if name in scope.filled:
+            return
+        scope.filled.add(name)
+        record, regions, context = scope.record, scope.regions, scope.context
+        if name == "data":
+            context["data"] = record.data
+        elif name == "fields":
+            context["fields"] = self._fields(scope)
+        elif name == "annotation":
+            annotation = scope.annotation
+            context["annotation"] = {
                 "id": annotation.id,
                 "annotator": annotation.annotator,
                 "kind": annotation.kind,
                 "ground_truth": annotation.ground_truth,
                 "created_at": annotation.created_at,
-            },
-            "schema": self._schema_context,
-            "record": self._record_context(record),
-            MEDIA_VAR: images,
-        }
-        optional = {
-            "label": ctx.single_label(groups),
-            "text": ctx.find_text(record, regions, schema),
-            "image": ctx.find_image(record, regions),
-        }
-        context.update({key: value for key, value in optional.items() if value is not None})
-        if "answer" in self._names:
-            context["answer"] = self._answer(record, annotation, groups, context)
-        if "regions" in self._names:
+            }
+        elif name == "schema":
+            context["schema"] = self._schema_context
+        elif name == "record":
+            context["record"] = self._record_context(record)
+        elif name == MEDIA_VAR:
+            context[MEDIA_VAR] = self._image_sizes(record, regions)
+        elif name == "label":
+            label = ctx.single_label(scope.groups)
+            if label is not None:
+                context["label"] = label
+        elif name == "text":
+            text = self._task_value(scope, "text", ctx.find_text, self.schema)
+            if text is not None:
+                context["text"] = text
+        elif name == "image":
+            image = self._task_value(scope, "image", ctx.find_image)
+            if image is not None:
+                context["image"] = image
+        elif name == "answer":
+            self._fill(scope, MEDIA_VAR)
+            self._fill(scope, "text")
+            context["answer"] = self._answer(scope)
+        elif name == "regions":
             context["regions"] = msgspec.to_builtins(regions)
-        return context
+
+    def _fields(self, scope: _Scope) -> dict[str, Any]:
+        schema = self.schema
+        fields = {
+            name: ctx.field_value(group, schema.fields.get(name) if schema else None)
+            for name, group in scope.groups.items()
+        }
+        for name, target in scope.bound.items():
+            if target in fields:
+                fields[name] = fields[target]
+            else:
+                fields.pop(name, None)  # bound but absent: never another field of that name
+        return fields
+
+    def _task_value(self, scope: _Scope, name: str, find: Any, *args: Any) -> Any:
+        """`text` or `image` (`find(record, regions, *args)`): they depend on the task and
+        the fields the regions point at, so they are found once per task and targets."""
+        key = (name, scope.targets)
+        if key not in scope.memo:
+            scope.memo[key] = find(scope.record, scope.regions, *args)
+        return scope.memo[key]
+
+    def _measures_images(self, record: Record, regions: list[Region]) -> bool:
+        """Whether `_image_sizes` reads images (which can fail) for this annotation."""
+        return (
+            bool(record.media)
+            and self.media is not None
+            and any(not (ref.width and ref.height) for ref in record.media)
+            and any(r.type in GEOMETRY_KINDS for r in regions)
+        )
 
     def _image_sizes(self, record: Record, regions: list[Region]) -> ImageSizes:
         """The sizes regions are measured in. An export that does not say how large its
@@ -387,13 +476,9 @@ class Renderer:
         value: dict[str, Any] = memo["record"]
         return value
 
-    def _answer(
-        self,
-        record: Record,
-        annotation: Annotation,
-        groups: dict[str, list[Region]],
-        context: dict[str, Any],
-    ) -> dict[str, Any]:
+    def _answer(self, scope: _Scope) -> dict[str, Any]:
+        record, context = scope.record, scope.context
+
         def span_text(span: Span) -> str:
             if span.text is not None:
                 return span.text
@@ -404,16 +489,26 @@ class Renderer:
             return source[span.start : span.end]
 
         try:
-            return ctx.build_answer(groups, self.schema, context[MEDIA_VAR], span_text)
+            return ctx.build_answer(scope.groups, self.schema, context[MEDIA_VAR], span_text)
         except ValueError as exc:
             path = next(p for p, c in self._compiled.items() if "answer" in names_of(c))
             raise TemplateError(
                 f"{self._at(path)}answer: {exc} (task {record.id})",
-                annotators=_who(annotation),
+                annotators=_who(scope.annotation),
             ) from exc
 
     def _bind(self, record: Record, annotation: Annotation) -> dict[str, str]:
-        """Binding name → export field, resolving `{kind: ...}` selectors on this task."""
+        """Binding name → export field, resolving `{kind: ...}` selectors on this task (the
+        same for every annotation of the task: resolved once, unless it fails)."""
+        if self._static_bound is not None:
+            return self._static_bound
+        memo = self._task_memo(record)
+        bound: dict[str, str] | None = memo.get("bindings")
+        if bound is None:
+            bound = memo["bindings"] = self._resolve(record, annotation)
+        return bound
+
+    def _resolve(self, record: Record, annotation: Annotation) -> dict[str, str]:
         resolved: dict[str, str] = {}
         kinds: dict[str, str] | None = None
         for name, binding in self._bindings.items():
@@ -438,16 +533,82 @@ class Renderer:
 
 def _messages(turns: list[tuple[Role, str | list[Part]]]) -> list[Message]:
     """Text-only examples get string content; with an image, every message gets parts."""
-    with_image = any(isinstance(content, list) for _, content in turns)
-    messages = []
-    for role, content in turns:
-        if with_image and isinstance(content, str):
-            content = [TextPart(text=content)]
-        messages.append(Message(role=role, content=content))
-    return messages
+    if any(isinstance(content, list) for _, content in turns):
+        turns = [
+            (role, [TextPart(text=content)] if isinstance(content, str) else content)
+            for role, content in turns
+        ]
+    return [Message(role=role, content=content) for role, content in turns]
 
 
+class _Scope:
+    """One annotation being rendered, and the context variables its templates read, built
+    as they are first needed (most outputs are reused, and need none)."""
+
+    __slots__ = (
+        "_groups",
+        "_targets",
+        "annotation",
+        "bound",
+        "context",
+        "filled",
+        "memo",
+        "record",
+        "regions",
+        "shared",
+    )
+
+    def __init__(
+        self, record: Record, annotation: Annotation, regions: list[Region], memo: dict[Any, Any]
+    ):
+        self.record = record
+        self.annotation = annotation
+        self.regions = regions
+        self.memo = memo
+        """The task's memo (`Renderer._task_memo`)."""
+        self.bound: dict[str, str] = {}
+        self.shared: _AnswerKey | None = None
+        self.context: dict[str, Any] = {}
+        self.filled: set[str] = set()
+        self._groups: dict[str, list[Region]] | None = None
+        self._targets: tuple[str | None, ...] | None = None
+
+    @property
+    def groups(self) -> dict[str, list[Region]]:
+        if self._groups is None:
+            self._groups = ctx.group_by_field(self.regions)
+        return self._groups
+
+    @property
+    def targets(self) -> tuple[str | None, ...]:
+        """The fields the regions point at (what `text` and `image` depend on)."""
+        if self._targets is None:
+            self._targets = tuple(region.target for region in self.regions)
+        return self._targets
+
+
+def _reuse(names: frozenset[str]) -> str | None:
+    """How widely the output of a template reading `names` can be reused (see `_render`)."""
+    if names <= _RUN_LEVEL:
+        return "run"
+    if names <= _ANSWER_LEVEL:
+        return "answer"
+    if names <= _TASK_LEVEL:
+        return "task"
+    if names <= _TASK_LEVEL | _TARGET_LEVEL:
+        return "targets"
+    return None
+
+
+_AnswerKey = tuple[bytes, tuple[tuple[str, str], ...]]
+"""An answer (its regions without ids) and the fields the bindings name."""
+SHARED_OUTPUTS = 4096
+"""How many answer-level outputs are kept across tasks (the oldest go first)."""
+_RUN_LEVEL = frozenset({"schema"})
+_ANSWER_LEVEL = frozenset({"fields", "label", "answer", "schema"})
 _TASK_LEVEL = frozenset({"data", "schema", "record"})
+_TARGET_LEVEL = frozenset({"text", "image"})
+"""Task-level once the fields the answer points at are known."""
 _ID_FREE_KINDS = frozenset({"choice", "tag", "taxonomy", "text", "number", "rating", "span"})
 """Region kinds whose `fields` values carry no region id (see `_context.field_value`)."""
 

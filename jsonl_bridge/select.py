@@ -50,7 +50,7 @@ def candidates(record: Record, policy: str, include_predictions: bool) -> list[A
         for a in record.annotations
         if not a.cancelled and (a.kind == "annotation" or include_predictions)
     ]
-    wanted = _ANNOTATOR.fullmatch(policy)
+    wanted = _ANNOTATOR.fullmatch(policy) if policy.startswith("annotator:") else None
     if wanted:
         pool = [a for a in pool if a.annotator == wanted.group(1)]
     return pool
@@ -65,7 +65,9 @@ def select(record: Record, pool: list[Annotation], policy: str, render: Render) 
         if not truths:
             raise NoGroundTruthError("no annotation is marked as ground truth")
         return _agreeing(record, truths, render, majority=False)
-    if policy in ("first", "latest") or _ANNOTATOR.fullmatch(policy):
+    if policy in ("first", "latest") or (
+        policy.startswith("annotator:") and _ANNOTATOR.fullmatch(policy)
+    ):
         ordered = sorted(pool, key=_chronological)
         if policy == "latest":
             ordered.reverse()
@@ -112,9 +114,24 @@ _STAMP = re.compile(
 )
 
 
+_UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{6})?Z", re.ASCII)
+"""The spelling Label Studio writes (`2024-06-10T11:41:24.136550Z`), which every Python
+version we support parses itself once `Z` is spelled `+00:00`: a third of `_parsed`'s time."""
+
+
 def _instant(stamp: str | None) -> datetime | None:
     """An aware UTC datetime from an ISO 8601 stamp, in any of the spellings exports use
     (`Z`, `+0000`, 1-9 fraction digits), the same on every Python version we support."""
+    if stamp and _UTC_STAMP.fullmatch(stamp):
+        try:
+            return datetime.fromisoformat(stamp[:-1] + "+00:00")
+        except ValueError:  # e.g. month 13
+            return None
+    return _parsed(stamp)
+
+
+def _parsed(stamp: str | None) -> datetime | None:
+    """`_instant` for every spelling."""
     match = _STAMP.fullmatch(stamp.strip()) if stamp else None
     if match is None:
         return None
@@ -140,7 +157,7 @@ def _agreeing(record: Record, pool: list[Annotation], render: Render, majority: 
     """
     rendered = []
     empty: EmptyAnswerError | None = None
-    for annotation in sorted(pool, key=_chronological):
+    for annotation in sorted(pool, key=_chronological) if len(pool) > 1 else pool:
         try:
             rendered.append((annotation, render(record, annotation)))
         except EmptyAnswerError as exc:
@@ -148,6 +165,9 @@ def _agreeing(record: Record, pool: list[Annotation], render: Render, majority: 
     if not rendered:
         assert empty is not None
         raise empty
+    first = rendered[0][1]
+    if all(messages is first for _, messages in rendered):  # equal answers render once
+        return Selection(first, rendered[0][0])
     keys = [_key(messages) for _, messages in rendered]
     best, votes = Counter(keys).most_common(1)[0]
     if votes == len(keys) or (majority and votes * 2 > len(keys)):

@@ -78,12 +78,26 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**"})
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`obj.attribute` as the sandbox answers it, sooner for a key of a plain dict that
+        is not a dict attribute (`data.subject`): the sandbox tries the attribute first and
+        the key on its AttributeError, and raising that took a tenth of a render."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            if attribute in obj:
+                return obj[attribute]
+            return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and _power_too_large(left, right):
             raise SecurityError(f"{left!r} ** {right!r} is too large (over {MAX_POWER_BITS} bits)")
         if operator == "*" and _repeat_too_long(left, right):
             raise SecurityError(f"repeating a sequence to more than {MAX_REPEAT:,} items")
         return super().call_binop(context, operator, left, right)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+"""What `getattr` finds on any dict (its class's attributes: a dict has no others)."""
 
 
 def _power_too_large(base: Any, exponent: Any) -> bool:

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -35,6 +35,9 @@ def dumps_line(obj: dict[str, Any]) -> bytes:
 def example_chunks(example: Example) -> list[bytes]:
     """An example's line in pieces (written one after the other, a megabyte-sized image is
     not copied once more to join them). Data URLs made by embedding go in unchecked."""
+    texts = [(m.role, m.content) for m in example.messages if isinstance(m.content, str)]
+    if len(texts) == len(example.messages):
+        return [_text_line(texts)]
     plain = {
         id(part.image_url.url)
         for message in example.messages
@@ -43,6 +46,21 @@ def example_chunks(example: Example) -> list[bytes]:
         if isinstance(part, ImagePart) and part.image_url.plain_base64
     }
     return line_chunks(example.to_json_dict(), plain)
+
+
+def _text_line(messages: Sequence[tuple[str, str]]) -> bytes:
+    """The line of an example whose messages are all text: what `json.dumps` writes for its
+    dict (same separators, same string escaping), without building the dict and an encoder
+    for each line, which took most of the writing time of a text-only run."""
+    quoted = _quoted
+    body = ", ".join(
+        [f'{{"role": {quoted(role)}, "content": {quoted(text)}}}' for role, text in messages]
+    )
+    return f'{{"messages": [{body}]}}\n'.encode()
+
+
+_quoted: Callable[[str], str] = json.encoder.encode_basestring
+"""JSON's string escaping as json.dumps(ensure_ascii=False) does it (the C version)."""
 
 
 def line_chunks(obj: dict[str, Any], plain: Set[int] = frozenset()) -> list[bytes]:

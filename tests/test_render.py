@@ -702,9 +702,9 @@ def test_equal_answers_render_once_per_task(
     calls: list[str | None] = []
     real = renderer._render_annotation
 
-    def counting(record: Record, annotation: Annotation) -> list[Message]:
+    def counting(record: Record, annotation: Annotation, answer: str | None) -> list[Message]:
         calls.append(annotation.annotator)
-        return real(record, annotation)
+        return real(record, annotation, answer)
 
     monkeypatch.setattr(renderer, "_render_annotation", counting)
     a = Choice(id="r1", field="category", target="text", labels=["billing"])

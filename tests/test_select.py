@@ -205,3 +205,20 @@ def test_a_stamp_that_is_not_a_date_sorts_as_undated() -> None:
     assert _instant("yesterday") is None
     assert _instant("2026-13-01T00:00:00Z") is None
     assert _instant("2026-01-01") == datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@given(
+    when=st.datetimes(
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(None)
+    ),
+    fraction=st.booleans(),
+)
+def test_label_studio_stamps_take_a_shortcut_to_the_same_instant(
+    when: datetime, fraction: bool
+) -> None:
+    from jsonl_bridge.select import _instant, _parsed
+
+    stamp = when.isoformat(timespec="microseconds" if fraction else "seconds") + "Z"
+    expected = when.replace(microsecond=when.microsecond if fraction else 0, tzinfo=timezone.utc)
+    assert _instant(stamp) == _parsed(stamp) == expected
+    assert _instant("2026-02-30T00:00:00Z") is _parsed("2026-02-30T00:00:00Z") is None

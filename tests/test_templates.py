@@ -154,3 +154,37 @@ def test_compile_rejects_a_literal_unknown_box_convention(tmp_path: Path) -> Non
 def test_compile_mapping_returns_every_template() -> None:
     compiled = compile_mapping(load_mapping("auto"))
     assert list(compiled) == [("user", 0, "text"), ("user", 1, "image"), ("assistant",)]
+
+
+@pytest.mark.parametrize(
+    "attribute", ["subject", "missing", "items", "keys", "get", "pop", "update", "__class__", "_x"]
+)
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"subject": "Hi", "items": "an item", "_x": 1, "pop": "p"},
+        {},
+        type("Sub", (dict,), {})(subject="Hi"),
+        ["a"],
+        "text",
+    ],
+    ids=["dict", "empty", "dict-subclass", "list", "str"],
+)
+def test_the_sandbox_shortcut_for_dict_keys_answers_as_jinja_does(obj: Any, attribute: str) -> None:
+    """`getattr` goes to a plain dict's key directly; whatever it answers (value, undefined,
+    unsafe-undefined) is what jinja's own sandbox answers, and renders the same."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    ours = make_environment()
+    jinjas = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    got = ours.getattr(obj, attribute)
+    expected = ImmutableSandboxedEnvironment.getattr(jinjas, obj, attribute)
+    assert type(got) is type(expected)
+    if isinstance(expected, StrictUndefined):
+        assert got._undefined_hint == expected._undefined_hint
+        assert got._undefined_obj is expected._undefined_obj
+        assert got._undefined_name == expected._undefined_name
+    elif not callable(expected):
+        assert got == expected
+    source = f"{{{{ o.{attribute} is defined }}}}"
+    assert render(source, o=obj) == jinjas.from_string(source).render(o=obj)

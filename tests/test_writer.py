@@ -183,3 +183,23 @@ def test_embedded_urls_are_spliced_unchecked_and_others_checked() -> None:
     assert b"".join(chunks) == expected
     assert made.encode() in chunks  # spliced as its own piece, not copied into a join
     assert EmbeddedImageURL(url=made).plain_base64 and not ImageURL(url=made).plain_base64
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["system", "user", "assistant"]), st.text()),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_text_only_line_is_what_json_dumps_writes(messages: list[tuple[str, str]]) -> None:
+    """Text-only examples skip the dict and json's encoder object: the bytes are the same."""
+    from jsonl_bridge.writer import example_chunks
+
+    example = Example(
+        id="1",
+        source=Source(tool="t", format="f", file="x"),
+        messages=[Message(role=role, content=text) for role, text in messages],  # type: ignore[arg-type]
+    )
+    expected = (json.dumps(example.to_json_dict(), ensure_ascii=False) + "\n").encode()
+    assert example_chunks(example) == [expected]

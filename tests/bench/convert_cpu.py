@@ -1,0 +1,58 @@
+"""Benchmark (run by hand, never in CI): process CPU of `convert` + `write_jsonl` to /dev/null.
+
+Three measures of one export and mapping: the whole conversion from the file (`file`, with
+the first pass that lists the labels when the mapping needs it), the same with
+`--option label_config=...` style options (`--config`), and the conversion side alone
+(`records`: the records are read into memory first, so only selection, rendering, the gate
+and the writer are timed; the label pass then runs over the list). Process CPU, because the
+machine is shared and wall clock mostly measures the neighbours; the garbage collector is set
+as the CLI sets it. Each round is a new `convert`; the first round of a process also pays for
+lazy imports, so read the best round.
+
+    python ../shared/bench/gen_exports.py --tool label-studio --kind classification \
+        --n-tasks 10000 --out /tmp/benchrun/ls-text-10000
+    python tests/bench/convert_cpu.py /tmp/benchrun/ls-text-10000/export.json --mode records
+    python tests/bench/convert_cpu.py /tmp/benchrun/ls-text-10000/export.json --config cls.xml
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import warnings
+from pathlib import Path
+
+import jsonl_bridge as jb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("export", type=Path)
+    parser.add_argument("--mapping", default="email-classification")
+    parser.add_argument("--config", help="a Label Studio labeling config (label_config=PATH)")
+    parser.add_argument("--mode", choices=["file", "records"], default="file")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")  # disagreement and repeated-id notices are expected
+    options = {"label_config": args.config} if args.config else None
+    records = list(jb.read(args.export, options=options)) if args.mode == "records" else None
+    gc.freeze()
+    gc.set_threshold(50_000)
+    for round_ in range(args.rounds):
+        start = time.process_time()
+        if records is not None:
+            conversion = jb.convert(records, args.mapping)
+        else:
+            conversion = jb.convert(args.export, args.mapping, options=options)
+        with open("/dev/null", "wb") as sink:
+            jb.write_jsonl(conversion, sink)
+        seconds = time.process_time() - start
+        tasks = conversion.report.tasks_read
+        print(
+            f"round {round_}: {seconds:.3f} s CPU, {tasks / seconds:,.0f} tasks/s ({tasks} tasks)"
+        )
+
+
+if __name__ == "__main__":
+    main()
