@@ -33,7 +33,7 @@ import orjson
 from jsonl_bridge.errors import InputError
 
 from . import _common
-from ._json_value import Scan, parse, probe
+from ._json_value import Scan, decode, parse, probe
 
 READ_SIZE = 1 << 20
 """The most bytes read at once (reads start at 64 KiB so that the first items come soon)."""
@@ -174,7 +174,7 @@ class _ArrayReader:
                 return None
             self._more()
         try:
-            items: list[Any] = msgspec.json.decode(b"".join((b"[", buf[start:end], b"]")))
+            items: list[Any] = decode(b"".join((b"[", buf[start:end], b"]")))
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             self.slow_until = self.base + end
             return None

@@ -33,7 +33,7 @@ def probe(window: bytes | bytearray) -> tuple[Any, int] | None:
     when the window holds all of it; None when the window ends inside it. ValueError or
     RecursionError when orjson and `json` refuse it (then `Scan` and `parse` tell why)."""
     try:
-        return msgspec.json.decode(window), len(window)
+        return decode(window), len(window)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         pass
     try:  # only for where it stops: orjson's error names the position
@@ -44,7 +44,7 @@ def probe(window: bytes | bytearray) -> tuple[Any, int] | None:
         if stop >= len(window):
             return None
     try:  # the error is where the value ends, or inside it
-        return msgspec.json.decode(window[:stop]), stop
+        return decode(window[:stop]), stop
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         text = window.decode("utf-8")
         value, end = _DECODER.raw_decode(text)  # stops where the value ends
@@ -95,15 +95,24 @@ class Scan:
         return False
 
 
+def decode(data: bytes | bytearray) -> Any:
+    """msgspec's reading of `data`, refusing what is not UTF-8: msgspec checks less than
+    orjson did (it takes an encoded surrogate, which no output could then be written with).
+    UnicodeDecodeError or msgspec.DecodeError when it refuses."""
+    if not data.isascii():
+        data.decode("utf-8")
+    return msgspec.json.decode(data)
+
+
 def parse(data: bytes | bytearray) -> Any:
     """One JSON value with msgspec (integers of any size stay exact, where orjson makes
     floats of those beyond 64 bits), or with `json` where it refuses (NaN); orjson's error,
     which names the position, when both refuse."""
     try:
-        return msgspec.json.decode(data)
+        return decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         try:
-            return _clean(json.loads(data), data)
+            return _clean(json.loads(data.decode("utf-8")), data)  # strict: no surrogatepass
         except (ValueError, RecursionError):
             return orjson.loads(data)  # when it refuses too, its error names where
 

@@ -320,3 +320,9 @@ def test_valid_items_in_the_slow_path_need_no_exact_scan(monkeypatch: pytest.Mon
     monkeypatch.setattr(_json_value, "_DECODER", None)  # nor Python's json
     tasks = [{"id": n, "text": "naïve 😀 {" * (n % 3), "n": [1.5, None]} for n in range(500)]
     assert stream(serialize(tasks, "default", ensure_ascii=False), read_size=1 << 16) == tasks
+
+
+def test_an_encoded_surrogate_is_not_utf8_and_is_refused() -> None:
+    """b'\\xed\\xa0\\x80' (U+D800 encoded) is not UTF-8: no output could be written with it."""
+    for where in (b'[{"\xed\xa0\x80a": 1}]', b'[{"a": "x"}, {"b": "\xed\xa0\x80"}]'):
+        assert "not UTF-8" in refusal(where) or "invalid JSON" in refusal(where)
