@@ -30,6 +30,7 @@ from jsonl_bridge.render import Renderer, infer_schema
 from jsonl_bridge.report import Reject, Report
 from jsonl_bridge.resolve import ImageResolver, ImageRoot
 from jsonl_bridge.select import candidates, select
+from jsonl_bridge.spool import RecordSpool
 
 if TYPE_CHECKING:
     from jsonl_bridge.embed import EmbeddedImage
@@ -213,28 +214,40 @@ def convert(
     records: Iterable[Record]
     roots: list[ImageRoot] = [images] if isinstance(images, (str, Path)) else list(images)
     if isinstance(source_or_records, (str, Path)):
-        records, schema, reread, own = _open(Path(source_or_records), from_, options, spec)
+        records, schema, own = _open(Path(source_or_records), from_, options, spec)
         roots = [*own, *roots]  # the export's own images first (DESIGN §6)
     else:
         records, schema = source_or_records, None
-        reread = _rereader(source_or_records)
     resolver = ImageResolver(
         roots, allow_remote=allow_remote, allow_private_hosts=allow_private_hosts
     )
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, not {workers}")
     media = Media(resolver, spec.images, workers=_workers(workers) if spec.sends_images else 1)
+    if limit is not None:
+        records = islice(records, limit)  # --limit bounds the first pass too
     try:
         renderer = Renderer.compile(spec, schema, media)
         if renderer.needs_label_scan:
-            scanned = infer_schema(islice(reread(), limit))  # --limit bounds this pass too
+            records, scanned = _first_pass(records)
             renderer = Renderer.compile(spec, _merge(schema, scanned), media)
     except BaseException:
         media.close()
         raise
-    if limit is not None:
-        records = islice(records, limit)
     return Conversion(records, spec, renderer, media, gate, skip_empty)
+
+
+def _first_pass(records: Iterable[Record]) -> tuple[Iterator[Record], ExportSchema]:
+    """The labels no configuration gives, from every record, before the first example: the
+    records are spooled to a temporary file as they pass, so the conversion reads them back
+    instead of reading the export again (and a one-shot stream of records works too)."""
+    spool = RecordSpool()
+    try:
+        scanned = infer_schema(spool.keep(records))
+    except BaseException:
+        spool.close()
+        raise
+    return spool.replay(), scanned
 
 
 def _workers(asked: int | None) -> int:
@@ -248,12 +261,12 @@ def _workers(asked: int | None) -> int:
 
 def _open(
     path: Path, from_: str | None, options: Options, spec: Mapping
-) -> tuple[Iterator[Record], ExportSchema | None, Any, list[ImageRoot]]:
+) -> tuple[Iterator[Record], ExportSchema | None, list[ImageRoot]]:
     adapter = resolve_adapter(path, from_)
     parsed = adapter.parse_options(_with_bound_fields(adapter, options, spec))
     schema = adapter.schema(path, parsed) if adapter.schema else None
     own = adapter.media_roots(path, parsed) if adapter.media_roots else []
-    return adapter.read(path, parsed), schema, lambda: adapter.read(path, parsed), own
+    return adapter.read(path, parsed), schema, own
 
 
 # Region kinds a flat export can be told to read a bound column as (Label Studio result types).
@@ -282,19 +295,6 @@ def _with_bound_fields(adapter: Adapter, options: Options, spec: Mapping) -> Opt
     merged = dict(options or {})
     merged.setdefault("fields", bound)
     return merged
-
-
-def _rereader(records: Iterable[Record]) -> Any:
-    def again() -> Iterable[Record]:
-        if iter(records) is records:
-            raise UsageError(
-                "the mapping lists the labels (schema.labels) but neither labels.allowed nor a "
-                "labeling config gives them, and a one-shot record stream cannot be read twice:"
-                " pass a list of records, set labels.allowed, or give the label config"
-            )
-        return records
-
-    return again
 
 
 def _merge(known: ExportSchema | None, scanned: ExportSchema) -> ExportSchema:

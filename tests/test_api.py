@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,16 +60,28 @@ def test_convert_accepts_records_and_a_loaded_mapping() -> None:
     assert isinstance(system, str) and "billing, spam" in system  # first pass: sorted labels
 
 
-def test_first_pass_over_a_one_shot_stream_is_refused() -> None:
+def test_a_one_shot_stream_gets_its_first_pass_too() -> None:
+    """The first pass spools the records, so a generator needs no second reading."""
     source = Source(tool="mine", format="py", file="<memory>")
-    record = Record(
-        id="1",
-        source=source,
-        data={"text": "x"},
-        annotations=[Annotation(regions=[Choice(field="c", labels=["a"])])],
-    )
-    with pytest.raises(jb.UsageError, match="cannot be read twice"):
-        jb.convert(iter([record]), "email-classification")
+
+    def records() -> Iterator[Record]:
+        for n, label in enumerate(["spam", "billing", "spam"]):
+            yield Record(
+                id=str(n),
+                source=source,
+                data={"text": f"mail {n}"},
+                annotations=[Annotation(regions=[Choice(field="c", labels=[label])])],
+            )
+
+    examples = list(jb.convert(records(), "email-classification"))
+    assert [e.messages[-1].content for e in examples] == [
+        "Classification: spam",
+        "Classification: billing",
+        "Classification: spam",
+    ]
+    assert [e.messages[1].content for e in examples] == ["mail 0", "mail 1", "mail 2"]
+    system = examples[0].messages[0].content
+    assert isinstance(system, str) and "billing, spam" in system
 
 
 def test_write_jsonl_counts_plain_examples(tmp_path: Path) -> None:

@@ -1,0 +1,73 @@
+"""The record spool gives back exactly the records it kept, in order, and cleans up."""
+
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+
+import pytest
+
+import jsonl_bridge as jb
+from jsonl_bridge.records import Annotation, Choice, Record, Source
+from jsonl_bridge.spool import RecordSpool
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPORTS = [
+    (FIXTURES / "label-studio" / "qc-defects" / "export.json", "label-studio"),
+    (FIXTURES / "label-studio" / "ner-spans" / "export.json", "label-studio"),
+    (FIXTURES / "label-studio" / "dialogue" / "export.json", "label-studio"),
+    (next((FIXTURES / "cvat" / "public").rglob("*.xml")), "cvat"),
+    (
+        FIXTURES
+        / "doccano"
+        / "sequence-labeling"
+        / "exports"
+        / "JSONL__individual__relations__approved-only.zip",
+        "doccano",
+    ),
+]
+
+
+@pytest.mark.parametrize(("export", "tool"), EXPORTS, ids=lambda v: str(v)[-40:])
+def test_real_records_come_back_equal_and_in_order(export: Path, tool: str) -> None:
+    options = {"offsets": "codepoints"} if tool == "doccano" else None
+    spool = RecordSpool()
+    kept = list(spool.keep(jb.read(export, tool, options)))
+    assert kept, f"{export} gave no records"
+    assert list(spool.replay()) == kept
+
+
+def test_a_record_msgpack_cannot_hold_is_kept_exactly() -> None:
+    huge = 2**70  # JSON allows it, msgpack stops at 64 bits
+    record = Record(
+        id="1",
+        source=Source(tool="t", format="json", file="f.json", pointer="/[0]"),
+        data={"n": huge, "x": float("nan"), "nested": [{"a": -(2**80)}]},
+        annotations=[Annotation(regions=[Choice(field="c", labels=["a"])])],
+    )
+    plain = Record(id="2", source=record.source, data={"n": 1})
+    spool = RecordSpool()
+    assert list(spool.keep([plain, record, plain])) == [plain, record, plain]
+    back = list(spool.replay())
+    assert [r.id for r in back] == ["2", "1", "2"]
+    assert back[1].data["n"] == huge and back[1].data["nested"][0]["a"] == -(2**80)
+    assert back[1].data["x"] != back[1].data["x"]  # NaN survives as NaN
+    assert back[0] == plain and back[2] == plain
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_the_spool_file_is_gone_after_replay_or_close() -> None:
+    def open_spools() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_spools()
+    spool = RecordSpool()
+    list(spool.keep([Record(id="1", source=Source(tool="t", format="f", file="x"))]))
+    assert open_spools() == before + 1
+    assert len(list(spool.replay())) == 1
+    assert open_spools() == before
+    other = RecordSpool()
+    other.close()
+    assert open_spools() == before
