@@ -27,7 +27,7 @@ _EXPORTS: dict[str, str] = {
     "agreement": "jsonl_bridge._agreement",
     "convert": "jsonl_bridge.pipeline",
     "load_mapping": "jsonl_bridge.mapping",
-    "read": "jsonl_bridge.pipeline",
+    "read": "jsonl_bridge.reading",
     "to_dataframe": "jsonl_bridge.frames",
     "validate": "jsonl_bridge.validation",
     "write_jsonl": "jsonl_bridge.writer",
@@ -70,8 +70,9 @@ if TYPE_CHECKING:
     )
     from jsonl_bridge.frames import to_dataframe
     from jsonl_bridge.mapping import Mapping, load_mapping
-    from jsonl_bridge.pipeline import Conversion, convert, read
+    from jsonl_bridge.pipeline import Conversion, convert
     from jsonl_bridge.preview import write_preview
+    from jsonl_bridge.reading import read
     from jsonl_bridge.records import Record
     from jsonl_bridge.report import Report
     from jsonl_bridge.validation import ValidationReport, validate

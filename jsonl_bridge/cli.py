@@ -128,7 +128,7 @@ def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def _adapter_options(source: Path, from_: str | None, pairs: list[str] | None) -> tuple[str, Any]:
-    from jsonl_bridge.pipeline import resolve_adapter
+    from jsonl_bridge.reading import resolve_adapter
 
     adapter = resolve_adapter(source, from_)
     return adapter.name, adapter.parse_options(_parse_options(pairs))

@@ -13,18 +13,19 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 from pydantic import BaseModel
 
 from jsonl_bridge.chat import Example
-from jsonl_bridge.errors import InputError, RecordError, UsageError
+from jsonl_bridge.errors import RecordError, UsageError
 from jsonl_bridge.gate import Gate
 from jsonl_bridge.mapping import Mapping, load_mapping
 from jsonl_bridge.media import Media
+from jsonl_bridge.reading import Options, resolve_adapter
 from jsonl_bridge.records import ExportSchema, Record
-from jsonl_bridge.registry import Adapter, detect_adapter, get_adapter
+from jsonl_bridge.registry import Adapter
 from jsonl_bridge.rejects import Rejects
 from jsonl_bridge.render import Renderer, infer_schema
 from jsonl_bridge.report import Reject, Report
@@ -34,29 +35,6 @@ from jsonl_bridge.spool import RecordSpool
 
 if TYPE_CHECKING:
     from jsonl_bridge.embed import EmbeddedImage
-
-Options = BaseModel | dict[str, Any] | None
-
-
-def resolve_adapter(source: Path, from_: str | None) -> Adapter:
-    """The named adapter, or the one whose sniff recognises `source`."""
-    if not source.exists():
-        raise InputError(f"{source}: no such file or directory")
-    if not os.access(source, os.R_OK):
-        raise InputError(f"{source}: permission denied")
-    if not source.is_file() and not source.is_dir():
-        raise InputError(
-            f"{source}: not a regular file (a pipe or a device such as <(...)): an export is "
-            "read more than once (detection, label scan, records); save it to a file first"
-        )
-    return get_adapter(from_) if from_ else detect_adapter(source)
-
-
-def read(source: str | Path, from_: str | None = None, options: Options = None) -> Iterator[Record]:
-    """Stream the records of an export; `options` are validated by the adapter's model."""
-    path = Path(source)
-    adapter = resolve_adapter(path, from_)
-    return adapter.read(path, adapter.parse_options(options))
 
 
 class Conversion:

@@ -160,7 +160,7 @@ def _rule(mapping: Mapping | None) -> OutputRule | None:
 
 def _agreement(source: Path, from_: str | None, options: dict[str, Any] | None) -> Agreement:
     from jsonl_bridge._agreement import agreement
-    from jsonl_bridge.pipeline import read
+    from jsonl_bridge.reading import read
 
     report = agreement(read(source, from_, options))
     return Agreement(str(source), report, AGREEMENT_THRESHOLD)

@@ -61,6 +61,24 @@ def test_import_jsonl_bridge_imports_no_adapter_pandas_or_pillow() -> None:
     assert result.stdout.strip() == "[]", result.stderr
 
 
+def test_reading_records_imports_no_template_or_mapping_machinery(tmp_path: Path) -> None:
+    """`jsonl_bridge.read` in a notebook or ETL step: the adapter only (a third of a second
+    of imports less than `convert`)."""
+    import subprocess
+
+    export = Path(__file__).parent / "fixtures" / "label-studio" / "email-classification"
+    code = (
+        "import sys, jsonl_bridge as jb; "
+        f"n = sum(1 for _ in jb.read({str(export / 'export.json')!r})); "
+        "bad = [m for m in ('jinja2', 'yaml', 'jsonl_bridge.pipeline', 'jsonl_bridge.render') "
+        "if m in sys.modules]; print(n, bad)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.stdout.strip() == "6 []", result.stderr
+
+
 def test_builtin_adapters_install_inside_the_package() -> None:
     adapter = get_adapter("label-studio")
     assert adapter.name == "label-studio"
