@@ -17,6 +17,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+import msgspec
 import pybase64
 
 from jsonl_bridge.chat import Example, ImagePart
@@ -195,6 +196,8 @@ def write_jsonl(
             name = "-"
         lines = 0
         for example in examples:
+            if counted:  # not from convert, whose examples passed the gate
+                _check_built(example, lines)
             report.bytes_written += _write(handle, example_chunks(example))
             lines += 1
         handle.flush()
@@ -202,6 +205,18 @@ def write_jsonl(
         report.examples = lines
     report.outputs[name] = lines
     return report
+
+
+def _check_built(example: object, index: int) -> None:
+    """Examples built by hand (in a notebook) are Structs whose types nothing checked when
+    they were made: a role or content of the wrong type would be written as a line the
+    fine-tuning service refuses, after the money question was already answered."""
+    if not isinstance(example, Example):
+        raise UsageError(f"example {index}: expected an Example, got {type(example).__name__}")
+    try:
+        msgspec.convert(msgspec.to_builtins(example), Example)
+    except (msgspec.ValidationError, TypeError) as exc:
+        raise UsageError(f"example {index} (id {example.id!r}): {exc}") from None
 
 
 def _write(handle: BinaryOutput, chunks: list[bytes]) -> int:

@@ -203,3 +203,30 @@ def test_a_text_only_line_is_what_json_dumps_writes(messages: list[tuple[str, st
     )
     expected = (json.dumps(example.to_json_dict(), ensure_ascii=False) + "\n").encode()
     assert example_chunks(example) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        (
+            Message(role="bogus", content="x"),
+            "Invalid enum value 'bogus' - at `$.messages[0].role`",
+        ),  # type: ignore[arg-type]
+        (Message(role="user", content=5), "got `int` - at `$.messages[0].content`"),  # type: ignore[arg-type]
+        (Message(role="user", content=[{"type": "text"}]), "at `$.messages[0].content"),  # type: ignore[list-item]
+    ],
+)
+def test_hand_built_examples_of_the_wrong_types_are_refused_before_anything_is_written(
+    tmp_path: Path, message: Message, why: str
+) -> None:
+    """Structs do not check types when built: write_jsonl does, for examples not made by
+    convert, and the atomic output leaves no file behind."""
+    source = Source(tool="t", format="f", file="x")
+    good = Example(id="1", source=source, messages=[Message(role="assistant", content="ok")])
+    bad = Example(id="2", source=source, messages=[message])
+    with pytest.raises(UsageError, match="example 1 \\(id '2'\\)") as caught:
+        write_jsonl([good, bad], tmp_path / "out.jsonl")
+    assert why in str(caught.value)
+    assert not (tmp_path / "out.jsonl").exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(UsageError, match="expected an Example, got dict"):
+        write_jsonl([{"messages": []}], tmp_path / "out.jsonl")  # type: ignore[list-item]
