@@ -146,16 +146,16 @@ class Renderer:
         return messages
 
     def _answer_key(self, annotation: Annotation) -> bytes | None:
-        """The annotation's answer as text, which templates that see neither the annotator
+        """The annotation's answer as bytes, which templates that see neither the annotator
         nor region ids cannot tell from an equal answer; None when its regions are of kinds
-        whose `fields` values carry their ids."""
-        encode = msgspec.json.encode
-        dumps = []
+        whose `fields` values carry their ids. msgpack, not JSON: JSON writes NaN and both
+        infinities as null and 1.0 as 1.0 but 1 as 1, msgpack keeps every value apart."""
+        regions = []
         for region in annotation.regions:
             if region.type not in _ID_FREE_KINDS:
                 return None  # fields.<box field> holds region dumps, ids included
-            dumps.append(encode(replace_struct(region, id=None)))
-        return b",".join(dumps)
+            regions.append(replace_struct(region, id=None))
+        return _ENCODE_KEY(regions)
 
     def _render_annotation(
         self, record: Record, annotation: Annotation, answer: bytes | None
@@ -606,6 +606,7 @@ SHARED_OUTPUTS = 4096
 """How many answer-level outputs are kept across tasks (the oldest go first)."""
 _RUN_LEVEL = frozenset({"schema"})
 _ANSWER_LEVEL = frozenset({"fields", "label", "answer", "schema"})
+_ENCODE_KEY = msgspec.msgpack.Encoder().encode
 _TASK_LEVEL = frozenset({"data", "schema", "record"})
 _TARGET_LEVEL = frozenset({"text", "image"})
 """Task-level once the fields the answer points at are known."""

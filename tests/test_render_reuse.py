@@ -295,3 +295,26 @@ def test_a_template_error_in_a_run_level_template_is_raised_for_every_task(
     for record in (task("1", "One.", "good"), task("2", "Two.", "good")):
         with pytest.raises(TemplateError, match=f"task {record.id}"):
             renderer.render(record, record.annotations[0])
+
+
+def test_numbers_json_cannot_tell_apart_get_their_own_outputs(tmp_path: Path) -> None:
+    """NaN, inf and -inf are all `null` in JSON, 1 and 1.0 differ only in type: answers that
+    differ only so must not share a cached output."""
+    from jsonl_bridge.records import Number
+
+    mapping = mapping_of(tmp_path, user="{{ data.text }}", assistant="n={{ fields.n }}")
+    values = [float("inf"), float("nan"), float("-inf"), 1, 1.5, 1.0]
+    records = [
+        Record(
+            id=str(i),
+            source=SOURCE,
+            data={"text": f"t{i}"},
+            annotations=[Annotation(regions=[Number(field="n", value=value)])],
+        )
+        for i, value in enumerate(values)
+    ]
+    got = outputs(Renderer.compile(mapping, None), records)
+    assert got == unshared(mapping, records, None)
+    assert [messages[-1][1] for messages in got] == [
+        "n=inf", "n=nan", "n=-inf", "n=1", "n=1.5", "n=1",
+    ]  # fmt: skip
