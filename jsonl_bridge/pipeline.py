@@ -19,7 +19,7 @@ import msgspec
 from pydantic import BaseModel
 
 from jsonl_bridge.chat import Example
-from jsonl_bridge.errors import RecordError, UsageError
+from jsonl_bridge.errors import InputError, RecordError, UsageError
 from jsonl_bridge.gate import Gate
 from jsonl_bridge.mapping import Mapping, load_mapping
 from jsonl_bridge.media import Media
@@ -195,7 +195,7 @@ def convert(
         records, schema, own = _open(Path(source_or_records), from_, options, spec)
         roots = [*own, *roots]  # the export's own images first (DESIGN §6)
     else:
-        records, schema = source_or_records, None
+        records, schema = _checked(source_or_records), None
     resolver = ImageResolver(
         roots, allow_remote=allow_remote, allow_private_hosts=allow_private_hosts
     )
@@ -215,6 +215,19 @@ def convert(
     return Conversion(records, spec, renderer, media, gate, skip_empty)
 
 
+def _checked(records: Iterable[Record]) -> Iterator[Record]:
+    """Records built by the caller, their types checked as an adapter's are: a Struct built
+    with keywords is not checked, and `Box(x=10)` must give the same example whether or not
+    the first pass (whose spool checks and converts every value) ran."""
+    for index, record in enumerate(records):
+        if not isinstance(record, Record):
+            raise UsageError(f"record {index}: expected a Record, got {type(record).__name__}")
+        try:
+            yield msgspec.convert(msgspec.to_builtins(record), Record)
+        except (msgspec.ValidationError, TypeError) as exc:
+            raise InputError(f"record {index} (id {record.id!r}): {exc}") from None
+
+
 def _first_pass(records: Iterable[Record]) -> tuple[Iterator[Record], ExportSchema]:
     """The labels no configuration gives, from every record, before the first example: the
     records are spooled to a temporary file as they pass, so the conversion reads them back
@@ -225,7 +238,7 @@ def _first_pass(records: Iterable[Record]) -> tuple[Iterator[Record], ExportSche
     except BaseException:
         spool.close()
         raise
-    return spool.replay(), scanned
+    return spool.replay(), scanned  # a replay never started closes with the spool
 
 
 def _workers(asked: int | None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pickle
 import struct
 import tempfile
+import weakref
 from collections.abc import Iterable, Iterator
 
 import msgspec
@@ -32,8 +33,10 @@ class RecordSpool:
     """
 
     def __init__(self) -> None:
-        # closed by replay() or close(): the spool outlives this call
+        # closed by replay() or close(), or when the spool is dropped unreplayed (a
+        # Conversion never iterated): it outlives this call
         self._file = tempfile.TemporaryFile(prefix="jsonl_bridge-spool-")  # noqa: SIM115
+        weakref.finalize(self, self._file.close)
         self._encode = msgspec.msgpack.Encoder().encode
         self._kept = 0
 

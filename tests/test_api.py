@@ -149,3 +149,32 @@ def test_an_invalid_task_names_its_annotators_in_the_reject() -> None:
     (reject,) = conversion.rejects
     assert (reject.reason, reject.annotators) == ("invalid", ["anna", "ben"])
     assert "emoji" in reject.detail
+
+
+def test_records_you_build_are_checked_and_give_one_output_with_or_without_a_first_pass(
+    tmp_path: Path,
+) -> None:
+    """Box(x=10) (an int where a float belongs) is what pydantic used to turn into 10.0: the
+    example must not depend on whether the first pass (whose spool converts) ran."""
+    from jsonl_bridge.records import Box
+
+    source = Source(tool="mine", format="py", file="<memory>")
+    box = Box(field="b", label="dent", x=10, y=0, w=5, h=5)
+    record = Record(
+        id="1", source=source, data={"text": "x"}, annotations=[Annotation(regions=[box])]
+    )
+    answers = []
+    for allowed in ("", "labels: {allowed: [dent]}\n"):
+        mapping = tmp_path / f"m{len(allowed)}.yaml"
+        mapping.write_text(
+            "version: 1\nuser: '{{ data.text }}'\n"
+            "assistant: \"{{ schema.labels | join(',') }} {{ regions | tojson }}\"\n" + allowed
+        )
+        (example,) = jb.convert([record], mapping)
+        answers.append(example.messages[-1].content)
+    assert answers[0] == answers[1] and '"x": 10.0' in str(answers[0])
+    odd = Record(id="7", source=source, data={1: "not a text key"})  # type: ignore[dict-item]
+    with pytest.raises(jb.InputError, match=r"record 0 \(id '7'\): .*\$\.data"):
+        list(jb.convert([odd], "email-classification"))
+    with pytest.raises(jb.UsageError, match="record 0: expected a Record, got dict"):
+        list(jb.convert([{"id": "1"}], "email-classification"))  # type: ignore[list-item]
