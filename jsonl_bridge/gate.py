@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 _FORMAT_OF_MIME = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 
 
+_ANNOTATED_PIXELS = frozenset({"xyxy", "xywh"})
+"""Box conventions counted in pixels of the image as annotated (docs/images.md)."""
+
+
 class Gate:
     """Checks examples against a target profile and the shape the mapping declares."""
 
@@ -32,6 +36,9 @@ class Gate:
         self._rule = OutputRule.from_mapping(mapping)
         self.over_tokens = 0
         """Examples over the profile's token estimate (a warning: services truncate them)."""
+        self.shrunk_under_pixel_boxes = 0
+        """Examples whose boxes are pixels of the image as annotated (`xyxy`, `xywh`) while
+        the image was sent downscaled: the model sees other pixels than the boxes count."""
 
     def problems(self, example: Example, images: Sequence[EmbeddedImage] = ()) -> str | None:
         """What is wrong with `example` as the service would see it, or None."""
@@ -49,6 +56,10 @@ class Gate:
             if images
             else None
         )
+        if self._rule.convention in _ANNOTATED_PIXELS and any(
+            image.displayed != (image.width, image.height) for image in images
+        ):
+            self.shrunk_under_pixel_boxes += 1
         facts = inspect_example(example.to_json_dict(), self.profile, self._rule, known)
         if facts.tokens > self.profile.max_tokens_per_example:
             self.over_tokens += 1
@@ -59,10 +70,18 @@ class Gate:
 
     def warnings(self) -> list[str]:
         """What the run should say about the examples it wrote."""
-        if not self.over_tokens:
-            return []
-        return [
-            f"{self.over_tokens} examples are over the {self.profile.name} profile's "
-            f"{self.profile.max_tokens_per_example:,} tokens (estimated; see docs/validate.md): "
-            "the service truncates them"
-        ]
+        said = []
+        if self.over_tokens:
+            said.append(
+                f"{self.over_tokens} examples are over the {self.profile.name} profile's "
+                f"{self.profile.max_tokens_per_example:,} tokens (estimated; see "
+                "docs/validate.md): the service truncates them"
+            )
+        if self.shrunk_under_pixel_boxes:
+            said.append(
+                f"{self.shrunk_under_pixel_boxes} examples send a downscaled image (images."
+                f"max_side) with boxes in pixels of the image as annotated "
+                f"({self._rule.convention}): the model sees other pixels than the boxes "
+                "count; use qwen (pixels as sent), gemini or xyxy_norm, or send the full size"
+            )
+        return said

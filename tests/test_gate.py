@@ -7,6 +7,7 @@ Expectations come from the fixtures' MANIFEST.md: e-mails 1-4 are written by the
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,34 @@ def test_the_cli_profile_option_reaches_the_gate(tmp_path: Path) -> None:
     assert accepted.exit_code == 0, accepted.stderr
     first = json.loads(out.read_text().splitlines()[0])
     assert len(first["messages"][1]["content"]) == 12
+
+
+@pytest.mark.parametrize(
+    ("convention", "warned"), [("xyxy", True), ("xywh", True), ("qwen", False)]
+)
+def test_pixel_boxes_of_the_annotated_image_over_a_downscaled_one_are_warned_of(
+    tmp_path: Path, convention: str, warned: bool
+) -> None:
+    """`xyxy`/`xywh` count pixels of the image as annotated: when `images.max_side` shrinks
+    the image sent, the model sees other pixels than the boxes say. `qwen` counts pixels as
+    sent (scaled), so it is not warned of."""
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "version: 1\nextends: qc-defects\nimages: {max_side: 64}\n"
+        f"assistant: \"{{{{ regions | boxes('{convention}') }}}}\"\n"
+    )
+    conversion = jb.convert(QC / "export.json", mapping, images=QC_ROOTS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = list(conversion)
+    said = [str(w.message) for w in caught if "downscaled image" in str(w.message)]
+    assert written
+    if warned:
+        assert said == [
+            f"{len(written)} examples send a downscaled image (images.max_side) with boxes in "
+            f"pixels of the image as annotated ({convention}): the model sees other pixels than "
+            "the boxes count; use qwen (pixels as sent), gemini or xyxy_norm, or send the full "
+            "size"
+        ]
+    else:
+        assert said == []
