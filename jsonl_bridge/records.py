@@ -8,29 +8,19 @@ adapters do the conversion once.
 They are frozen msgspec Structs, not pydantic models: a million-task export builds millions
 of regions, and a Struct is built in about 0.5 µs where a validated pydantic model took 2.5-5
 (docs/performance.md). Building one with keywords does not check types: adapters build them
-from values they checked, or from parsed dicts with `builder(Model)` (`msgspec.convert`,
-about 0.75 µs a region), which checks them.
+from values they checked, or from parsed dicts with `msgspec.convert(fields, Model)` (about
+0.75 µs a region), which checks them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
-
-_T = TypeVar("_T")
 
 
 class _Frozen(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Immutable; decoding refuses unknown keys, as pydantic's extra="forbid" did."""
-
-
-def builder(model: type[_T]) -> Callable[[dict[str, Any]], _T]:
-    """`model(**fields)` with the fields' types checked (`msgspec.convert`): how adapters
-    build records from values they parsed, nested dicts included, at about 0.75 µs a region."""
-    return partial(msgspec.convert, type=model)
 
 
 class Source(_Frozen, frozen=True, kw_only=True):
