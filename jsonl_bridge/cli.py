@@ -214,7 +214,8 @@ def convert(
         typer.Option(
             "--workers",
             min=1,
-            help="Processes that re-encode images (default: the number of cores).",
+            help="Processes that convert: they re-encode images for image mappings, and "
+            "convert text tasks past the first 2,000 (default: the number of cores).",
         ),
     ] = None,
 ) -> None:

@@ -7,13 +7,12 @@ cache, which holds the current task's images only (memory stays bounded by one t
 
 from __future__ import annotations
 
-import threading
 import warnings
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_all_start_methods, get_context
+from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from jsonl_bridge.chat import EmbeddedImageURL, ImagePart, Message, Part
 from jsonl_bridge.errors import BridgeError, ImageInvalidError, ImageNotFoundError
 from jsonl_bridge.mapping import ImagesSpec
 from jsonl_bridge.records import MediaRef, Record
+from jsonl_bridge.workers import fork_context
 
 if TYPE_CHECKING:
     from jsonl_bridge.embed import EmbeddedImage
@@ -231,12 +231,9 @@ class Media:
 
 
 def _process_context() -> BaseContext:
-    """fork where it is safe (a POSIX process with no other thread: the CLI, most scripts):
-    workers start at once and the main script is not imported again. Else spawn (notebooks,
-    whose kernels run threads; Windows, macOS defaults)."""
-    if "fork" in get_all_start_methods() and threading.active_count() == 1:
-        return get_context("fork")
-    return get_context("spawn")
+    """fork where it is safe: workers start at once and the main script is not imported
+    again. Else spawn (notebooks, whose kernels run threads; Windows, macOS defaults)."""
+    return fork_context() or get_context("spawn")
 
 
 def _is_remote(uri: str) -> bool:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableSequence, Sequence
+from copy import copy
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,10 +33,54 @@ from jsonl_bridge.render import Renderer, infer_schema
 from jsonl_bridge.report import Reject, Report
 from jsonl_bridge.resolve import ImageResolver, ImageRoot
 from jsonl_bridge.select import candidates, select
-from jsonl_bridge.spool import RecordSpool
+from jsonl_bridge.spool import Packed, RecordSpool, Replay, pack, unpack
+from jsonl_bridge.workers import ordered_map
 
 if TYPE_CHECKING:
     from jsonl_bridge.embed import EmbeddedImage
+
+SERIAL_HEAD = 2000
+"""Tasks a run converts in this process before it starts worker processes: a short run never
+pays for them, and the workers inherit caches that are already warm."""
+CHUNK_TASKS = 250
+"""Tasks handed to a worker at a time: few enough to keep memory flat, enough that passing
+them back and forth costs little beside converting them."""
+
+
+@dataclass
+class _Tally:
+    """Where converting tasks counts its outcomes: the run's own, or one chunk's."""
+
+    report: Report
+    rejects: MutableSequence[Reject] | Rejects
+    gate: Gate
+    ignored_predictions: int = 0
+    annotators: set[str] = field(default_factory=set)
+
+    def reject(self, record: Record, reason: str, detail: str, annotators: list[str]) -> None:
+        self.report.rejected[reason] += 1
+        self.rejects.append(Reject(record.id, record.source, reason, detail, annotators))
+
+    def add(self, part: _Part) -> None:
+        """Count a chunk converted apart (`Conversion._convert_chunk`) into this tally."""
+        done = part.tally
+        for name in ("tasks_read", "examples", "unannotated", "skipped_empty"):
+            setattr(self.report, name, getattr(self.report, name) + getattr(done.report, name))
+        self.report.rejected.update(done.report.rejected)
+        for reject in done.rejects:
+            self.rejects.append(reject)
+        self.gate.over_tokens += done.gate.over_tokens
+        self.gate.shrunk_under_pixel_boxes += done.gate.shrunk_under_pixel_boxes
+        self.ignored_predictions += done.ignored_predictions
+        self.annotators |= done.annotators
+
+
+@dataclass
+class _Part:
+    """A chunk's examples (msgpack, in task order) and what converting it counted."""
+
+    examples: list[bytes]
+    tally: _Tally
 
 
 class Conversion:
@@ -48,6 +94,7 @@ class Conversion:
         media: Media,
         gate: Gate,
         skip_empty: bool = False,
+        workers: int = 1,
     ):
         self.mapping = mapping
         self._gate = gate
@@ -58,23 +105,23 @@ class Conversion:
         self._records = records
         self._renderer = renderer
         self._media = media
+        self._workers = workers
+        """Processes converting text tasks (image runs use theirs to re-encode images)."""
         self._started = False
 
     def __iter__(self) -> Iterator[Example]:
         if self._started:
             raise UsageError("a Conversion can be iterated once; call convert() again")
         self._started = True
-        ignored_predictions = 0
-        annotators: set[str] = set()
+        tally = _Tally(self.report, self.rejects, self._gate)
         try:
-            for record in self._ahead_of_media(self._records):
-                self.report.tasks_read += 1
-                ignored_predictions += len(record.meta.get("prediction_ids", ()))
-                annotators.update(a.annotator for a in record.annotations if a.annotator)
-                example = self._convert_one(record)
-                if example is not None:
-                    self.report.examples += 1
-                    yield example
+            if self._workers > 1 and not self._media.lookahead:
+                yield from self._in_workers(tally)
+            else:
+                for record in self._ahead_of_media(self._records):
+                    example = self._step(record, tally)
+                    if example is not None:
+                        yield example
         finally:
             self._media.close()  # downloaded images, open zip roots
             stats = self._media.stats
@@ -83,11 +130,51 @@ class Conversion:
             self.report.image_bytes = stats.bytes
         for message in self._gate.warnings():
             self._warn(message)
-        if ignored_predictions and self.mapping.include_predictions:
+        if tally.ignored_predictions and self.mapping.include_predictions:
             self._warn(
-                f"{ignored_predictions} predictions are exported as ids only and were ignored"
+                f"{tally.ignored_predictions} predictions are exported as ids only and were ignored"
             )
-        self._check_annotator(annotators)
+        self._check_annotator(tally.annotators)
+
+    def _in_workers(self, tally: _Tally) -> Iterator[Example]:
+        """Text tasks converted in worker processes (jsonl_bridge/workers.py) once the run is
+        long enough to pay for them; examples, rejects and counts come back in task order, so
+        the output is the same as with one process."""
+        records = iter(self._records)
+        for record in islice(records, SERIAL_HEAD):
+            example = self._step(record, tally)
+            if example is not None:
+                yield example
+        packed = records.packed() if isinstance(records, Replay) else map(pack, records)
+        chunks = iter(lambda: list(islice(packed, CHUNK_TASKS)), [])
+        decode = msgspec.msgpack.Decoder(Example).decode
+        for part in ordered_map(self._convert_chunk, chunks, self._workers):
+            tally.add(part)
+            for blob in part.examples:
+                yield decode(blob)
+
+    def _convert_chunk(self, chunk: list[Packed]) -> _Part:
+        """One chunk of tasks, counted apart from the run (in a worker, or here when the
+        workers failed), for `_Tally.add` to add in order."""
+        gate = copy(self._gate)
+        gate.over_tokens = gate.shrunk_under_pixel_boxes = 0
+        tally = _Tally(Report(), [], gate)
+        encode = msgspec.msgpack.encode
+        examples = []
+        for packed in chunk:
+            example = self._step(unpack(packed), tally)
+            if example is not None:
+                examples.append(encode(example))
+        return _Part(examples, tally)
+
+    def _step(self, record: Record, tally: _Tally) -> Example | None:
+        tally.report.tasks_read += 1
+        tally.ignored_predictions += len(record.meta.get("prediction_ids", ()))
+        tally.annotators.update(a.annotator for a in record.annotations if a.annotator)
+        example = self._convert_one(record, tally)
+        if example is not None:
+            tally.report.examples += 1
+        return example
 
     def _ahead_of_media(self, records: Iterable[Record]) -> Iterator[Record]:
         """The records, each handed to media `lookahead` tasks before its turn (when there
@@ -111,23 +198,23 @@ class Conversion:
             known = ", ".join(sorted(seen)) or "none"
             self._warn(f"no annotation by {policy} in this export (annotators: {known})")
 
-    def _convert_one(self, record: Record) -> Example | None:
+    def _convert_one(self, record: Record, tally: _Tally) -> Example | None:
         if record.problems:
             who = list(dict.fromkeys(a.annotator for a in record.annotations if a.annotator))
-            self._reject(record, "invalid", "; ".join(record.problems), who)
+            tally.reject(record, "invalid", "; ".join(record.problems), who)
             return None
         mapping = self.mapping
         pool = candidates(record, mapping.select, mapping.include_predictions)
         try:
             chosen = select(record, pool, mapping.select, self._renderer.render)
         except RecordError as exc:
-            self._reject(record, exc.reason, exc.message, exc.annotators)
+            tally.reject(record, exc.reason, exc.message, exc.annotators)
             return None
         if chosen.messages is None:
-            self.report.unannotated += 1
+            tally.report.unannotated += 1
             return None
         if self._skip_empty and chosen.annotation is not None and not chosen.annotation.regions:
-            self.report.skipped_empty += 1
+            tally.report.skipped_empty += 1
             return None
         messages = chosen.messages
         sent: list[EmbeddedImage] = []
@@ -136,19 +223,15 @@ class Conversion:
             try:
                 messages = images.embed_parts(messages)
             except RecordError as exc:
-                self._reject(record, exc.reason, exc.message, [])
+                tally.reject(record, exc.reason, exc.message, [])
                 return None
             sent = images.sent
         example = Example(id=record.id, source=record.source, messages=messages)
-        problems = self._gate.problems(example, sent)
+        problems = tally.gate.problems(example, sent)
         if problems is not None:
-            self._reject(record, "invalid_example", problems, [])
+            tally.reject(record, "invalid_example", problems, [])
             return None
         return example
-
-    def _reject(self, record: Record, reason: str, detail: str, annotators: list[str]) -> None:
-        self.report.rejected[reason] += 1
-        self.rejects.append(Reject(record.id, record.source, reason, detail, annotators))
 
     def _warn(self, message: str) -> None:
         self.report.warnings.append(message)
@@ -176,7 +259,8 @@ def convert(
     `allow_private_hosts` as well (see docs/images.md). An annotation without results is a
     negative example when the mapping renders one (`[]` boxes); `skip_empty` leaves those tasks
     out (counted in `report.skipped_empty`). `workers` processes re-encode the images that
-    need it (default: the number of cores; 1 does it in this process). Every example is
+    need it, or, for a mapping without images, convert the tasks past the first 2,000 (default:
+    the number of cores; 1 does it all in this process; the results are the same). Every example is
     checked as `bridge validate` would under the target `profile` (docs/validate.md) and
     rejected (`invalid_example`) rather than written when it fails. Mapping problems,
     unusable image roots and unreadable inputs raise before the first example; per-task
@@ -201,7 +285,8 @@ def convert(
     )
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, not {workers}")
-    media = Media(resolver, spec.images, workers=_workers(workers) if spec.sends_images else 1)
+    processes = _workers(workers)
+    media = Media(resolver, spec.images, workers=processes if spec.sends_images else 1)
     if limit is not None:
         records = islice(records, limit)  # --limit bounds the first pass too
     try:
@@ -212,7 +297,7 @@ def convert(
     except BaseException:
         media.close()
         raise
-    return Conversion(records, spec, renderer, media, gate, skip_empty)
+    return Conversion(records, spec, renderer, media, gate, skip_empty, processes)
 
 
 def _checked(records: Iterable[Record]) -> Iterator[Record]:
@@ -296,13 +381,13 @@ def _merge(known: ExportSchema | None, scanned: ExportSchema) -> ExportSchema:
     if known is None:
         return scanned
     fields = {}
-    used = {label for field in scanned.fields.values() for label in field.labels}
+    used = {label for scanned_field in scanned.fields.values() for label in scanned_field.labels}
     unplaced = set(known.unplaced) if used & set(known.unplaced) else set()
-    for name, field in known.fields.items():
+    for name, declared in known.fields.items():
         seen = scanned.fields[name].labels if name in scanned.fields else []
-        labels = [label for label in field.labels if label not in unplaced or label in seen]
-        if labels or not field.labels:
-            fields[name] = msgspec.structs.replace(field, labels=labels)
+        labels = [label for label in declared.labels if label not in unplaced or label in seen]
+        if labels or not declared.labels:
+            fields[name] = msgspec.structs.replace(declared, labels=labels)
     for name, scanned_field in scanned.fields.items():
         current = fields.get(name)
         if current is None or not current.labels:
