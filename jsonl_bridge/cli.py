@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -135,7 +136,11 @@ def _adapter_options(source: Path, from_: str | None, pairs: list[str] | None) -
 
 
 def _progress(items: Iterator[T], label: str) -> Iterator[T]:
-    """A counter on stderr when it is a terminal; silent in pipes, CI and ETL logs."""
+    """A counter on stderr when it is a terminal; silent in pipes, CI and ETL logs.
+
+    Redrawn as items pass (at most ten times a second), never by rich's refresh thread: a
+    running thread makes forking unsafe, and `--workers` then converts in this process.
+    """
     if not sys.stderr.isatty():
         yield from items
         return
@@ -144,11 +149,19 @@ def _progress(items: Iterator[T], label: str) -> Iterator[T]:
 
     columns = (SpinnerColumn(), TextColumn("{task.description} {task.completed}"))
     with Progress(
-        *columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True
+        *columns,
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task(label, total=None)
+        drawn = time.monotonic()
         for item in items:
             bar.advance(task)
+            if time.monotonic() - drawn >= 0.1:
+                bar.refresh()
+                drawn = time.monotonic()
             yield item
 
 

@@ -171,3 +171,14 @@ def test_a_conversion_left_midway_stops_its_workers(tmp_path: Path, chunk_pids: 
         assert multiprocessing.active_children()
         examples.close()  # type: ignore[attr-defined]
     assert multiprocessing.active_children() == []
+
+
+def test_the_terminal_progress_runs_no_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich's refresh thread would keep `bridge convert` in a terminal from forking workers."""
+    import sys
+
+    from jsonl_bridge import cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    threads = [threading.active_count() for _ in cli._progress(iter(range(3)), "examples")]
+    assert threads == [1, 1, 1]
