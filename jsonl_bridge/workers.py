@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from itertools import chain
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from typing import Any, Generic, TypeVar
@@ -45,14 +46,18 @@ def ordered_map(
     is raised as this process would raise it, and a pool that broke (a worker killed for
     memory) is given up with a warning, the rest done here.
     """
+    chunks = iter(chunks)
+    first = next(chunks, None)
     context = fork_context() if workers > 1 else None
-    if context is None:
+    if first is None or context is None:
+        if first is not None:
+            yield work(first)
         yield from map(work, chunks)
         return
-    pool = _Pool(work, workers, context)
+    pool = _Pool(work, workers, context)  # not before there is work: a short run never forks
     pending: deque[tuple[list[T], Future[R] | None]] = deque()
     try:
-        for chunk in chunks:
+        for chunk in chain([first], chunks):
             pending.append((chunk, pool.submit(chunk)))
             while len(pending) > 2 * workers:
                 yield pool.result(*pending.popleft())

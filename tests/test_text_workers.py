@@ -182,3 +182,18 @@ def test_the_terminal_progress_runs_no_thread(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     threads = [threading.active_count() for _ in cli._progress(iter(range(3)), "examples")]
     assert threads == [1, 1, 1]
+
+
+def test_a_run_shorter_than_the_serial_head_starts_no_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pool(*args: object) -> None:
+        raise AssertionError("a worker pool was started")
+
+    monkeypatch.setattr(workers, "_Pool", no_pool)
+    assert list(workers.ordered_map(_double, [], 2)) == []
+    source, mapping, _ = CASES["ls-email-first-pass"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conversion = jb.convert(source, mapping, workers=2)
+        assert len(list(conversion)) == conversion.report.examples > 0
