@@ -92,11 +92,28 @@ class TextOffsets:
 
 def has_astral(text: str) -> bool:
     """`text` has characters outside the Basic Multilingual Plane, after which UTF-16 and code
-    point offsets differ. C-speed: most texts are ASCII (a flag of the string), and encoding
-    the others is several times faster than searching them with a regex."""
+    point offsets differ. C-speed: most texts are ASCII (a flag of the string); of the others,
+    those CPython stores with fewer than 4 bytes a character have none (its size says so, see
+    `_four_byte_base`), and encoding the rest is several times faster than a regex search."""
     if text.isascii():
         return False
+    if text.__sizeof__() < _FOUR_BYTE_BASE + 4 * (len(text) + 1):
+        return False
     return len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
+
+
+def _four_byte_base() -> int:
+    """CPython stores a string with 1, 2 or 4 bytes a character, 4 as soon as one is outside
+    the BMP, and `__sizeof__` gives that storage plus a fixed size (plus caches that only add):
+    a string below fixed size + 4 × (length + 1) bytes has no astral character, which takes
+    no look at its characters. An interpreter that stores strings otherwise and fails the
+    check here gets a base no size is below: every non-ASCII text is then encoded."""
+    base = chr(0x10000).__sizeof__() - 4 * 2
+    probe = "é" * 40 + "\U0001f600"
+    return base if probe.__sizeof__() >= base + 4 * (len(probe) + 1) else -(1 << 62)
+
+
+_FOUR_BYTE_BASE = _four_byte_base()
 
 
 def _ragged(text: str, start: int, end: int) -> bool:

@@ -20,15 +20,17 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from jsonl_bridge.adapters import _doccano_fast
+from jsonl_bridge.adapters import _common, _doccano_fast
+from jsonl_bridge.adapters._common import warn_repeated_ids
 from jsonl_bridge.adapters._doccano_input import export_files
 from jsonl_bridge.adapters._doccano_notes import Notices
-from jsonl_bridge.adapters._doccano_offsets import OffsetUnit
+from jsonl_bridge.adapters._doccano_offsets import OffsetUnit, has_astral
 from jsonl_bridge.adapters._doccano_records import build_record
 from jsonl_bridge.adapters._doccano_regions import LabelKind, Settings
 from jsonl_bridge.adapters._doccano_rows import Row
 from jsonl_bridge.adapters.doccano import read
-from jsonl_bridge.records import Choice, Record, Span, Text
+from jsonl_bridge.errors import InputError
+from jsonl_bridge.records import Choice, Record, Source, Span, Text
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -51,8 +53,9 @@ json_values = st.recursive(
     max_leaves=6,
 )
 offsets = st.integers(-2, 40)
-_EDGE_INTS = [-(2**63) - 1, -(2**63), 2**64 - 1, 2**64 + 1, 10**20 + 1]
-"""Around the integers orjson keeps exact: it reads the others as floats."""
+_EDGE_INTS = [-(2**63) - 1, -(2**63), 2**63 - 1, 2**63, 2**64 - 1, 2**64 + 1, 10**20 + 1]
+"""Around the integers msgspec's bounds allow (int64) and those orjson keeps exact (it reads
+the others as floats)."""
 
 
 @st.composite
@@ -75,7 +78,8 @@ def rows(draw: st.DrawFn) -> dict[str, Any]:
         row.update(draw(st.dictionaries(st.sampled_from(["ticket", "doc"]), json_values)))
     categories = st.lists(mostly(st.sampled_from(["positive", "a longer text."]), json_values))
     spans = st.lists(span_items(text), max_size=5)
-    row["label"] = draw(mostly(categories | spans, json_values))
+    mixed = st.lists(span_items(text) | st.sampled_from(["X", "PER", "ab"]), min_size=2)
+    row["label"] = draw(mostly(categories | spans, mixed | json_values))
     row["Comments"] = draw(mostly(st.just([]), st.just(["a note"]) | json_values))
     if draw(st.integers(0, 19)) == 0:
         other = st.sampled_from(["cats", "entities", "relations", "bbox", "text", "id"])
@@ -100,6 +104,18 @@ def _general_records(path: Path, offsets: OffsetUnit, label_kind: LabelKind) -> 
 @settings(max_examples=300, deadline=None)
 @example(  # an id orjson reads as a float (msgspec would keep it exact)
     file_rows=[{"id": -(2**63) - 1, "text": "a", "label": ["X"], "Comments": []}],
+    name="all.jsonl",
+    offsets_="utf16",
+    label_kind="choice",
+)
+@example(  # above int64, the widest bound msgspec takes: orjson reads it, exactly
+    file_rows=[{"id": 2**63, "text": "a", "label": ["X"], "Comments": []}],
+    name="all.jsonl",
+    offsets_="utf16",
+    label_kind="choice",
+)
+@example(  # a string among span triples, three characters long: it unpacks as a triple
+    file_rows=[{"id": 1, "text": "abcd", "label": [[0, 1, "X"], "PER"], "Comments": []}],
     name="all.jsonl",
     offsets_="utf16",
     label_kind="choice",
@@ -182,3 +198,103 @@ def test_a_row_refused_by_the_typed_decoder_leaves_the_rest_fast(
     ]
     assert {r.annotations[0].annotator for r in records} == {"anna"}
     assert [r.source.line for r in records] == [1, 2, 3]
+
+
+def test_a_row_with_an_odd_value_leaves_the_typed_decoder_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a row with other keys (meta keys) turns the typed decoder off for the rest of the
+    file; a row of the usual keys that it refuses (a negative offset, an empty label, a float
+    id) is read as a dict alone."""
+    from_dict = _doccano_fast.UsualRows.from_dict
+    dict_lines: list[int] = []
+
+    def spy(self: _doccano_fast.UsualRows, values: dict[str, Any], line: int) -> Record | None:
+        dict_lines.append(line)
+        return from_dict(self, values, line)
+
+    monkeypatch.setattr(_doccano_fast.UsualRows, "from_dict", spy)
+    rows_ = [
+        {"id": 1, "text": "a b", "label": [[-1, 1, "X"]], "Comments": []},
+        {"id": 2, "text": "a b", "label": [[0, 1, ""]], "Comments": []},
+        {"id": 3.0, "text": "a b", "label": ["Y"], "Comments": []},
+        {"id": 4, "text": "a b", "label": [[0, 1, "Z"]], "Comments": []},
+        {"id": 5, "text": "a b", "doc": "d-5", "label": ["Y"], "Comments": []},
+        {"id": 6, "text": "a b", "label": ["Y"], "Comments": []},
+    ]
+    path = tmp_path / "all.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows_), encoding="utf-8")
+    records = list(read(path, {"label_kind": "choice"}))
+    assert [r.id for r in records] == ["1", "2", "3", "4", "5", "6"]
+    assert dict_lines == [1, 2, 3, 5, 6]  # row 4 typed; from row 5 on, dicts
+    assert records == _general_records(path, "utf16", "choice")
+    assert records[0].problems and records[1].problems  # the general path says what is wrong
+
+
+@pytest.mark.parametrize("long_line", [2, 3])
+def test_a_jsonl_line_above_the_limit_is_refused_where_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, long_line: int
+) -> None:
+    """The stream marks line ends itself (no mark() a row): the bound is on one line, and the
+    error names the byte where that line starts. Lines just under the limit pass."""
+    monkeypatch.setattr(_common, "MAX_TASK_BYTES", 100_000)
+    lines = [
+        json.dumps({"id": n, "text": "a" * 90_000, "label": ["X"], "Comments": []}).encode() + b"\n"
+        for n in range(1, 5)
+    ]
+    lines[long_line - 1] = lines[long_line - 1].replace(b"a" * 90_000, b"a" * 300_000)
+    path = tmp_path / "all.jsonl"
+    path.write_bytes(b"".join(lines))
+    start = sum(len(line) for line in lines[: long_line - 1])
+    records = read(path, {"label_kind": "choice"})
+    with pytest.raises(InputError) as refused:
+        for _ in records:
+            pass
+    assert f"refused: one row (from about byte {start}) is larger than" in str(refused.value)
+    lines[long_line - 1] = lines[0]
+    path.write_bytes(b"".join(lines))
+    assert len(list(read(path, {"label_kind": "choice"}))) == 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=50))
+def test_has_astral_says_whether_utf16_units_and_code_points_differ(text: str) -> None:
+    """Whatever the characters (ASCII, Latin-1, other BMP, astral), and so however CPython
+    stores the string (1, 2 or 4 bytes a character), which the check reads off its size."""
+    assert has_astral(text) == (len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text))
+
+
+_ID_SOURCE = Source(tool="t", format="f", file="x")
+
+
+def _repeats_reference(ids: list[str]) -> tuple[int, str | None]:
+    seen: set[str] = set()
+    repeats, first = 0, None
+    for ident in ids:
+        if ident in seen:
+            repeats += 1
+            first = first if first is not None else ident
+        seen.add(ident)
+    return repeats, first
+
+
+ids_ = st.lists(st.integers(1, 30).map(str) | st.sampled_from(["a", "b", "img_2", "img_10"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=ids_ | ids_.map(lambda ids: sorted(ids, key=lambda i: (len(i), i))))
+def test_repeated_ids_are_counted_in_and_out_of_order(ids: list[str]) -> None:
+    """warn_repeated_ids (adapters/_common.py) keeps growing ids in a list and turns it into
+    a set at the first id that does not grow: the count and the first repeat are those of a
+    plain set, before and after that turn."""
+    records = [Record(id=ident, source=_ID_SOURCE) for ident in ids]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert list(warn_repeated_ids(iter(records), "x")) == records
+    repeats, first = _repeats_reference(ids)
+    said = [str(w.message) for w in caught if "repeat the id" in str(w.message)]
+    if repeats:
+        assert len(said) == 1 and f"x: {repeats} task(s) repeat" in said[0]
+        assert f"(first: {first!r})" in said[0]
+    else:
+        assert said == []
