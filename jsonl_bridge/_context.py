@@ -45,7 +45,7 @@ def apply_labels(
     regions: Sequence[Region], spec: LabelsSpec, record: Record, annotation: Annotation
 ) -> list[Region]:
     """Rename labels, then check them against `allowed` (reject, drop or keep unknown ones)."""
-    if not spec.rename and not spec.allowed and all(_as_is(region) for region in regions):
+    if not spec.rename and not spec.allowed and _all_as_is(regions):
         return list(regions)  # the usual case, nothing to rename or check: every region stays
     out: list[Region] = []
     for region in regions:
@@ -63,11 +63,14 @@ def apply_labels(
     return out
 
 
-def _as_is(region: Region) -> bool:
-    """Whether the region stays as it is when no label is renamed or checked (a choice loses
-    its repeated labels, and goes when it has none)."""
-    if isinstance(region, Choice):
-        return bool(region.labels) and len(set(region.labels)) == len(region.labels)
+def _all_as_is(regions: Sequence[Region]) -> bool:
+    """Whether every region stays as it is when no label is renamed or checked (a choice
+    loses its repeated labels, and goes when it has none)."""
+    for region in regions:
+        if isinstance(region, Choice):
+            labels = region.labels
+            if not labels or (len(labels) > 1 and len(set(labels)) != len(labels)):
+                return False
     return True
 
 
@@ -215,17 +218,23 @@ def media_keys(record: Record) -> set[str]:
 def find_text(record: Record, regions: Sequence[Region], schema: ExportSchema | None) -> str | None:
     """The task's text input: what the labeled field points at, else `text`, else the only
     string in the data. Image references never count as text."""
-    data, images = record.data, media_keys(record)
-    targets = [r.target for r in regions] + [
-        f.target for f in (schema.fields if schema else {}).values()
-    ]
-    for target in targets:
+    data = record.data
+    images = media_keys(record) if record.media else _NO_KEYS
+    for region in regions:
+        target = region.target
+        if target and target not in images and isinstance(data.get(target), str):
+            return str(data[target])
+    for declared in schema.fields.values() if schema else ():
+        target = declared.target
         if target and target not in images and isinstance(data.get(target), str):
             return str(data[target])
     if "text" not in images and isinstance(data.get("text"), str):
         return str(data["text"])
     strings = [v for k, v in data.items() if isinstance(v, str) and k not in images]
     return strings[0] if len(strings) == 1 else None
+
+
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 def find_image(record: Record, regions: Sequence[Region]) -> str | None:

@@ -10,12 +10,16 @@ each template's output is reused as widely as the names it reads allow (`_reuse`
 alone, once a run; the answer alone (`fields`, `label`, `answer`), across tasks with an equal
 answer; the task alone (`data`, `record`, and `text`/`image` per field the answer points
 at), once a task. The context variables are built only when a template must really render.
+When every message is one template's text (no image parts, no dialogue), what is reused is
+the finished message: one system message object for the run, one user message per task,
+one assistant message per answer (they are frozen, so examples can share them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import msgspec
@@ -90,8 +94,8 @@ class Renderer:
         self._reuse = {path: _reuse(names) for path, names in self._reads.items()}
         """How widely each template's output is reused, from the names it reads."""
         self._per_answer = any(reuse == "answer" for reuse in self._reuse.values())
-        self._rendered_once: dict[_Path, str] = {}
-        self._by_answer: dict[Any, str] = {}
+        self._rendered_once: dict[_Path, Any] = {}
+        self._by_answer: dict[Any, Any] = {}
         """Outputs of answer-level templates across tasks (bounded: `SHARED_OUTPUTS`)."""
         self._whole_answer = not self._names & {"annotation", "regions"} and (
             mapping.dialogue is None
@@ -99,6 +103,15 @@ class Renderer:
         """Messages depend on the task and the answer only: equal answers of a task share them."""
         self._memo_record: Record | None = None
         self._memo: dict[Any, Any] = {}
+        self._text_only = mapping.dialogue is None and not isinstance(mapping.user, list)
+        """Every message is one template's text (no parts, no dialogue): the reused outputs
+        are whole messages, built once, not per example."""
+        self._message_paths = [
+            (path, self._reuse[path], _MESSAGE_OF[str(path[0])], path[0] == "assistant")
+            for path in compiled
+        ]
+        """For `_text_messages`: each template's path, reuse, message maker, and whether a
+        blank output rejects the task."""
         self._schema_context = schema_context(mapping, schema, bindings)
         labels_known = "labels" in self._schema_context and not (
             schema is not None and schema.unplaced and not mapping.labels.allowed
@@ -140,9 +153,9 @@ class Renderer:
         if answer is None or not self._whole_answer:
             return self._render_annotation(record, annotation, answer)
         memo = self._task_memo(record)
-        if answer not in memo:  # errors are not kept
-            memo[answer] = self._render_annotation(record, annotation, answer)
-        messages: list[Message] = memo[answer]
+        messages: list[Message] | None = memo.get(answer)
+        if messages is None:  # errors are not kept
+            messages = memo[answer] = self._render_annotation(record, annotation, answer)
         return messages
 
     def _answer_key(self, annotation: Annotation) -> bytes | None:
@@ -150,12 +163,18 @@ class Renderer:
         nor region ids cannot tell from an equal answer; None when its regions are of kinds
         whose `fields` values carry their ids. msgpack, not JSON: JSON writes NaN and both
         infinities as null and 1.0 as 1.0 but 1 as 1, msgpack keeps every value apart."""
-        regions = []
-        for region in annotation.regions:
+        regions = annotation.regions
+        if len(regions) == 1:  # the usual classification: no loop
+            region = regions[0]
+            if region.type not in _ID_FREE_KINDS:
+                return None
+            return _ENCODE_KEY((replace_struct(region, id=None),))
+        without_ids = []
+        for region in regions:
             if region.type not in _ID_FREE_KINDS:
                 return None  # fields.<box field> holds region dumps, ids included
-            regions.append(replace_struct(region, id=None))
-        return _ENCODE_KEY(regions)
+            without_ids.append(replace_struct(region, id=None))
+        return _ENCODE_KEY(without_ids)
 
     def _render_annotation(
         self, record: Record, annotation: Annotation, answer: bytes | None
@@ -176,12 +195,15 @@ class Renderer:
 
     def _turns(self, scope: _Scope, answer: bytes | None) -> list[Message]:
         record, annotation = scope.record, scope.annotation
-        scope.bound = self._bind(record, annotation)
+        bound = self._static_bound
+        scope.bound = bound if bound is not None else self._bind(record, annotation)
         scope.shared = self._shared_key(scope, answer)
         if scope.shared is None and self._reads_answer:
             self._fill(scope, "answer")  # its errors come first, as they always did
-        elif self._measures_images(record, scope.regions):
+        elif record.media and self._measures_images(record, scope.regions):
             self._fill(scope, MEDIA_VAR)  # reading the images can fail: that rejects the task
+        if self._text_only:
+            return self._text_messages(scope)
         turns: list[tuple[Role, str | list[Part]]] = []
         system = self._system(scope)
         if system.strip():
@@ -193,28 +215,63 @@ class Renderer:
             turns.append(("user", user))
         text = self._render(("assistant",), scope)
         if not text.strip():
-            raise self._empty(record, annotation, "the assistant message rendered empty")
+            raise self._empty(record, annotation, _BLANK_ASSISTANT)
         turns.append(("assistant", text))
         return _messages(turns)
 
     def _shared_key(self, scope: _Scope, answer: bytes | None) -> _AnswerKey | None:
         """What answer-level templates' outputs depend on, to reuse them across tasks: the
-        answer, and the fields the bindings name on this task. None when `answer` would read
-        the task's text (a span without its own text)."""
+        answer, and the fields the bindings name on this task (the answer alone when the
+        bindings are the same for every task). None when `answer` would read the task's
+        text (a span without its own text)."""
         if answer is None or not self._per_answer:
             return None
         if self._reads_answer and any(
             isinstance(r, Span) and r.text is None for r in scope.regions
         ):
             return None
-        return answer, tuple(scope.bound.items())
+        bound = scope.bound
+        return answer if bound is self._static_bound else (answer, tuple(bound.items()))
+
+    def _text_messages(self, scope: _Scope) -> list[Message]:
+        """`_turns` when every message is one template's text: system and user when not
+        blank, the assistant always (blank rejects the task)."""
+        messages = []
+        shared = scope.shared
+        for path, reuse, make, required in self._message_paths:
+            if reuse == "run":  # the usual system message: no call for a cached one
+                message = self._rendered_once.get(path, _MISSING)
+                if message is _MISSING:
+                    message = self._rendered_once[path] = make(self._render_now(path, scope))
+            elif reuse == "answer" and shared is not None:
+                message = self._by_answer.get((path, shared), _MISSING)
+                if message is _MISSING:
+                    message = self._reused_at(path, reuse, scope, make)
+            else:
+                message = self._reused_at(path, reuse, scope, make)
+            if message is not None:
+                messages.append(message)
+            elif required:
+                raise self._empty(scope.record, scope.annotation, _BLANK_ASSISTANT)
+        return messages
 
     def _render(self, path: _Path, scope: _Scope) -> str:
-        """One template's output, reused when the names it reads are the same as before:
-        once per run, across tasks for the same answer, once per task (per fields the
-        answer points at, when it reads `text` or `image`)."""
-        reuse = self._reuse[path]
-        cache: dict[Any, str]
+        """One template's output, reused as `_reused` says."""
+        text: str = self._reused(path, scope, str)
+        return text
+
+    def _reused(self, path: _Path, scope: _Scope, make: Callable[[str], _T]) -> _T:
+        """`make` of one template's output, reused when the names it reads are the same as
+        before: once per run, across tasks for the same answer, once per task (per fields
+        the answer points at, when it reads `text` or `image`). A renderer makes either
+        texts or messages of its outputs, never both: its caches hold one kind."""
+        return self._reused_at(path, self._reuse[path], scope, make)
+
+    def _reused_at(
+        self, path: _Path, reuse: str | None, scope: _Scope, make: Callable[[str], _T]
+    ) -> _T:
+        """`_reused`, with the template's reuse level (`_reuse`) already looked up."""
+        cache: dict[Any, Any]
         key: Any
         if reuse == "run":
             cache, key = self._rendered_once, path
@@ -225,14 +282,14 @@ class Renderer:
         elif reuse == "targets":
             cache, key = scope.memo, (path, scope.targets)
         else:
-            return self._render_now(path, scope)
-        text = cache.get(key)
-        if text is None:
-            text = self._render_now(path, scope)
+            return make(self._render_now(path, scope))
+        made: _T = cache.get(key, _MISSING)
+        if made is _MISSING:
+            made = make(self._render_now(path, scope))
             if cache is self._by_answer and len(cache) >= SHARED_OUTPUTS:
                 del cache[next(iter(cache))]  # the oldest
-            cache[key] = text
-        return text
+            cache[key] = made
+        return made
 
     def _task_memo(self, record: Record) -> dict[Any, Any]:
         """Values computed once per task, valid while the same record is being rendered."""
@@ -242,8 +299,10 @@ class Renderer:
 
     def _render_now(self, path: _Path, scope: _Scope) -> str:
         compiled = self._compiled[path]
-        for name in self._reads[path] - scope.context.keys():
-            self._fill(scope, name)
+        filled = scope.filled
+        for name in self._reads[path]:
+            if name not in filled:
+                self._fill(scope, name)
         try:
             return compiled.render(scope.context)
         except _RENDER_ERRORS as exc:
@@ -531,6 +590,30 @@ class Renderer:
 # --- small helpers ---------------------------------------------------------------------------
 
 
+def _system_message(text: str) -> Message | None:
+    return Message(role="system", content=text) if text.strip() else None
+
+
+def _user_message(text: str) -> Message | None:
+    return Message(role="user", content=text) if text.strip() else None
+
+
+def _assistant_message(text: str) -> Message | None:
+    """None for a blank answer, which rejects the task (each time: errors are not kept)."""
+    return Message(role="assistant", content=text) if text.strip() else None
+
+
+_MESSAGE_OF: dict[str, Callable[[str], Message | None]] = {
+    "system": _system_message,
+    "user": _user_message,
+    "assistant": _assistant_message,
+}
+"""A text-only mapping's message of each role from its template's output."""
+_BLANK_ASSISTANT = "the assistant message rendered empty"
+_MISSING: Any = object()
+_T = TypeVar("_T")
+
+
 def _messages(turns: list[tuple[Role, str | list[Part]]]) -> list[Message]:
     """Text-only examples get string content; with an image, every message gets parts."""
     if any(isinstance(content, list) for _, content in turns):
@@ -583,7 +666,7 @@ class _Scope:
     def targets(self) -> tuple[str | None, ...]:
         """The fields the regions point at (what `text` and `image` depend on)."""
         if self._targets is None:
-            self._targets = tuple(region.target for region in self.regions)
+            self._targets = tuple([region.target for region in self.regions])
         return self._targets
 
 
@@ -600,8 +683,9 @@ def _reuse(names: frozenset[str]) -> str | None:
     return None
 
 
-_AnswerKey = tuple[bytes, tuple[tuple[str, str], ...]]
-"""An answer (its regions without ids) and the fields the bindings name."""
+_AnswerKey = bytes | tuple[bytes, tuple[tuple[str, str], ...]]
+"""An answer (its regions without ids), with the fields the bindings name on its task when
+they are resolved per task."""
 SHARED_OUTPUTS = 4096
 """How many answer-level outputs are kept across tasks (the oldest go first)."""
 _RUN_LEVEL = frozenset({"schema"})

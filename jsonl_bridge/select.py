@@ -8,10 +8,9 @@ the policy cannot decide, the task is rejected with the annotators and their ans
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import msgspec
 
@@ -35,9 +34,9 @@ class NoGroundTruthError(RecordError):
     reason = "no_ground_truth"
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What selection decided for one task: messages, or nothing to select from."""
+class Selection(NamedTuple):
+    """What selection decided for one task: messages, or nothing to select from (a named
+    tuple: made for every task, it costs a quarter of a frozen dataclass)."""
 
     messages: list[Message] | None
     annotation: Annotation | None
@@ -95,13 +94,9 @@ def _chronological(annotation: Annotation) -> tuple[int, datetime, int, int, str
     """
     ident = annotation.id or ""
     when = _instant(annotation.created_at)
-    return (
-        when is None,
-        when or _EPOCH,
-        0 if ident.isdigit() else 1,
-        int(ident) if ident.isdigit() else 0,
-        ident,
-    )
+    if ident.isdigit():
+        return (when is None, when or _EPOCH, 0, int(ident), ident)
+    return (when is None, when or _EPOCH, 1, 0, ident)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -157,7 +152,7 @@ def _agreeing(record: Record, pool: list[Annotation], render: Render, majority: 
     """
     rendered = []
     empty: EmptyAnswerError | None = None
-    for annotation in sorted(pool, key=_chronological) if len(pool) > 1 else pool:
+    for annotation in _in_order(pool):
         try:
             rendered.append((annotation, render(record, annotation)))
         except EmptyAnswerError as exc:
@@ -165,33 +160,82 @@ def _agreeing(record: Record, pool: list[Annotation], render: Render, majority: 
     if not rendered:
         assert empty is not None
         raise empty
-    first = rendered[0][1]
+    first_annotation, first = rendered[0]
+    if len(rendered) == 1:
+        return Selection(first, first_annotation)
+    if len(rendered) == 2:  # the usual pair: agree, or neither is a strict majority
+        if _same(first, rendered[1][1]):
+            return Selection(first, first_annotation)
+        raise _disagreement(rendered)
     if all(messages is first for _, messages in rendered):  # equal answers render once
-        return Selection(first, rendered[0][0])
-    keys = [_key(messages) for _, messages in rendered]
-    best, votes = Counter(keys).most_common(1)[0]
-    if votes == len(keys) or (majority and votes * 2 > len(keys)):
-        annotation, messages = rendered[keys.index(best)]
+        return Selection(first, first_annotation)
+    largest = max(_equal_groups([messages for _, messages in rendered]), key=len)
+    if len(largest) == len(rendered) or (majority and len(largest) * 2 > len(rendered)):
+        annotation, messages = rendered[largest[0]]
         return Selection(messages, annotation)
+    raise _disagreement(rendered)
+
+
+def _in_order(pool: list[Annotation]) -> list[Annotation]:
+    """`sorted(pool, key=_chronological)`, without sorting machinery for one or two."""
+    if len(pool) == 2:
+        first, second = pool
+        return [second, first] if _chronological(second) < _chronological(first) else pool
+    return sorted(pool, key=_chronological) if len(pool) > 2 else pool
+
+
+def _equal_groups(renderings: list[list[Message]]) -> list[list[int]]:
+    """The positions of equal renderings, grouped, groups in order of first appearance (so
+    that the first largest group is the one `Counter.most_common(1)` would name)."""
+    groups: list[list[int]] = []
+    for index, messages in enumerate(renderings):
+        for group in groups:
+            if _same(renderings[group[0]], messages):
+                group.append(index)
+                break
+        else:
+            groups.append([index])
+    return groups
+
+
+def _same(one: list[Message], other: list[Message]) -> bool:
+    """Whether two renderings are the same example: roles and contents equal (parts
+    compared as JSON). The renderer hands out the same message objects for equal outputs
+    (the system message, a task's user message): those need no comparing."""
+    if one is other:
+        return True
+    if len(one) != len(other):
+        return False
+    for mine, theirs in zip(one, other, strict=True):
+        if mine is not theirs and _message_key(mine) != _message_key(theirs):
+            return False
+    return True
+
+
+def _disagreement(rendered: list[tuple[Annotation, list[Message]]]) -> DisagreementError:
+    """The annotators and their answers, in chronological order; an annotator who answered
+    twice is told apart by annotation id (or position)."""
     names = [_who(a) for a, _ in rendered]
-    answers = {
-        f"{name} (annotation {a.id or index + 1})" if names.count(name) > 1 else name: _answer(m)
-        for index, (name, (a, m)) in enumerate(zip(names, rendered, strict=True))
-    }
-    summary = "; ".join(f"{who}: {answer!r}" for who, answer in answers.items())
-    raise DisagreementError(
+    if len(set(names)) == len(names):
+        answers = {name: _answer(m) for name, (_, m) in zip(names, rendered, strict=True)}
+    else:
+        answers = {
+            f"{name} (annotation {a.id or index + 1})" if names.count(name) > 1 else name: (
+                _answer(m)
+            )
+            for index, (name, (a, m)) in enumerate(zip(names, rendered, strict=True))
+        }
+    summary = "; ".join([f"{who}: {answer!r}" for who, answer in answers.items()])
+    return DisagreementError(
         f"annotators disagree ({summary})",
         detail={"answers": answers},
         annotators=list(dict.fromkeys(names)),
     )
 
 
-def _key(messages: list[Message]) -> tuple[tuple[str, str | bytes], ...]:
-    """What two renderings must share to be the same example (cheap: no JSON of the whole)."""
-    return tuple(
-        (m.role, m.content if isinstance(m.content, str) else msgspec.json.encode(m.content))
-        for m in messages
-    )
+def _message_key(message: Message) -> tuple[str, str | bytes]:
+    content = message.content
+    return message.role, content if isinstance(content, str) else msgspec.json.encode(content)
 
 
 def _who(annotation: Annotation) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes, pass_context
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context, new_context
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from jsonl_bridge._yaml_positions import KeyPath
@@ -161,7 +161,8 @@ class CompiledTemplate:
         template = self.template
         env = template.environment
         variables = {**self._globals, **context}
-        run = new_context(env, template.name, template.blocks, variables, True, None, None)
+        # new_context(env, name, blocks, variables, shared=True), without its checks
+        run = env.context_class(env, variables, template.name, template.blocks)
         try:
             return env.concat(template.root_render_func(run))
         except Exception:

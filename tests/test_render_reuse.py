@@ -318,3 +318,58 @@ def test_numbers_json_cannot_tell_apart_get_their_own_outputs(tmp_path: Path) ->
     assert [messages[-1][1] for messages in got] == [
         "n=inf", "n=nan", "n=-inf", "n=1", "n=1.5", "n=1",
     ]  # fmt: skip
+
+
+def test_reused_outputs_are_whole_messages_shared_only_as_widely_as_their_text(
+    tmp_path: Path, counted: Counter[str]
+) -> None:
+    """A text-only mapping hands out message objects: the system message is one object for
+    the run, a task's user message one for all its annotators, an answer's assistant message
+    one for every task with that answer; no object crosses into a task whose text differs."""
+    mapping = mapping_of(
+        tmp_path,
+        system="Labels: {{ schema.labels | join(', ') }}",
+        user="{{ text }}",
+        assistant="Mood: {{ label }}",
+    )
+    renderer = Renderer.compile(mapping, SCHEMA)
+    rendered = [
+        (record, renderer.render(record, annotation))
+        for record in EQUAL_ANSWERS
+        for annotation in record.annotations
+    ]
+    assert counted == {"system": 1, "assistant": 2, "user": 4}
+    got = [[(m.role, m.content) for m in messages] for _, messages in rendered]
+    assert got == unshared(mapping, EQUAL_ANSWERS, SCHEMA)
+    assert len({id(messages[0]) for _, messages in rendered}) == 1
+    users = {id(messages[1]): messages[1].content for _, messages in rendered}
+    assert sorted(users.values()) == sorted(record.data["text"] for record in EQUAL_ANSWERS)
+    assistants = {id(messages[2]): messages[2].content for _, messages in rendered}
+    assert sorted(assistants.values()) == ["Mood: bad", "Mood: good"]
+
+
+def test_blank_outputs_leave_their_message_out_or_reject_every_time(tmp_path: Path) -> None:
+    """A blank system or user output is no message, a blank answer rejects the task: kept
+    as outputs are, neither turns into a message on a later task."""
+    mapping = mapping_of(
+        tmp_path,
+        system="{{ ' ' }}",
+        user="{% if data.subject is defined %}{{ data.subject }}{% endif %}",
+        assistant="{% if label == 'good' %}{{ label }}{% endif %}",
+    )
+    records = [
+        task("1", "One.", "good", subject="Hi"),
+        task("2", "Two.", "bad", "good"),
+        task("3", "Three.", "bad", subject="Yo"),
+        task("4", "Four.", "good", "bad"),
+    ]
+    got = outputs(Renderer.compile(mapping, SCHEMA), records)
+    assert got == unshared(mapping, records, SCHEMA)
+    assert [g if isinstance(g, list) else g[0] for g in got] == [
+        [("user", "Hi"), ("assistant", "good")],
+        "EmptyAnswerError",
+        [("assistant", "good")],
+        "EmptyAnswerError",
+        [("assistant", "good")],
+        "EmptyAnswerError",
+    ]

@@ -222,3 +222,65 @@ def test_label_studio_stamps_take_a_shortcut_to_the_same_instant(
     expected = when.replace(microsecond=when.microsecond if fraction else 0, tzinfo=timezone.utc)
     assert _instant(stamp) == _parsed(stamp) == expected
     assert _instant("2026-02-30T00:00:00Z") is _parsed("2026-02-30T00:00:00Z") is None
+
+
+def model_agreeing(rec: Record, pool: list[Annotation], majority: bool) -> tuple[str, str]:
+    """DESIGN §11 spelled out plainly: chronological order, equal answers agree, else a
+    strict majority (when allowed), else a disagreement listing every answer in order."""
+    from jsonl_bridge.select import _chronological
+
+    ordered = sorted(pool, key=_chronological)
+    answers = [(a, a.regions[0].labels[0]) for a in ordered]  # type: ignore[union-attr]
+    labels = [label for _, label in answers]
+    for label in dict.fromkeys(labels):
+        votes = labels.count(label)
+        if votes == len(labels) or (majority and votes * 2 > len(labels)):
+            winner = next(a for a, mine in answers if mine == label)
+            return "chosen", f"{winner.id}:{label}"
+    return "disagreement", "; ".join(f"{a.annotator}: {label!r}" for a, label in answers)
+
+
+STAMPS = st.sampled_from(
+    [None, "2024-06-10T11:41:24.136550Z", "2024-06-10T11:41:24.136549Z", "2024-06-10T11:41:24Z",
+     "2024-06-10T13:41:24+02:00", "2024-13-10T11:41:24.136550Z", "yesterday"]
+)  # fmt: skip
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), STAMPS, st.sampled_from(["1", "2", "x"])),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+    st.sampled_from(["auto", "majority"]),
+)
+def test_agreement_is_decided_on_rendered_answers_in_chronological_order(
+    votes: list[tuple[str, str | None, str]], shared: bool, policy: str
+) -> None:
+    """Any pool of 1-4 answers, stamps in any spelling (or none, or invalid), renderings
+    that are the same objects for equal answers (as the renderer's) or fresh ones: the
+    choice, or the disagreement's detail, follows the plain rule."""
+    pool = [
+        ann(f"{n}{suffix}", f"user{n}", label, created_at=stamp)
+        for n, (label, stamp, suffix) in enumerate(votes)
+    ]
+    rec = record(*pool)
+    made: dict[str, list[Message]] = {}
+
+    def rendering(rec: Record, annotation: Annotation) -> list[Message]:
+        messages = render(rec, annotation)
+        return made.setdefault(str(messages[-1].content), messages) if shared else messages
+
+    expected = model_agreeing(rec, pool, majority=True)
+    try:
+        chosen = select(rec, pool, policy, rendering)
+    except DisagreementError as exc:
+        assert ("disagreement", exc.message) == (
+            expected[0],
+            f"annotators disagree ({expected[1]})",
+        )
+    else:
+        assert chosen.annotation is not None and chosen.messages is not None
+        got = f"{chosen.annotation.id}:{chosen.messages[-1].content}"
+        assert ("chosen", got) == expected
