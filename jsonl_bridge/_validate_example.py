@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsonl_bridge._validate_codes import Finding
 from jsonl_bridge._validate_images import ImageFacts, KnownImage, check_image
+from jsonl_bridge.chat import Message
 
 if TYPE_CHECKING:
     from jsonl_bridge._validate_output import OutputRule
@@ -39,7 +40,7 @@ class ExampleFacts:
     @property
     def tokens(self) -> int:
         """Estimated tokens: text characters / 4 plus each image's published cost."""
-        text = -(-self.text_chars // CHARS_PER_TOKEN)  # rounded up
+        text = text_tokens(self.text_chars)
         return text + sum(image.tokens for image in self.images) if self.images else text
 
 
@@ -74,7 +75,40 @@ def inspect_example(
     facts = _usual_example(messages, profile)
     if facts is None:
         facts = _inspect_fully(messages, profile, known or {})
-    if rule is not None and facts.output and not facts.output.isspace():  # else E206
+    return _checked_output(facts, rule)
+
+
+def usual_text(messages: list[Message], profile: Profile) -> tuple[int, str] | None:
+    """The text characters and the output of `{"messages": msgspec.to_builtins(messages)}`
+    when that is the usual example (`_usual_example`), read off the messages themselves:
+    a text-only example `convert` built need not become dicts to be checked. None for any
+    other."""
+    roles = profile.roles
+    chars = 0
+    role: Any = None
+    content: Any = None
+    for message in messages:
+        if type(message) is not Message:
+            return None
+        role, content = message.role, message.content
+        if type(role) is not str or role not in roles or type(content) is not str:
+            return None
+        if not content or content.isspace() or (role == "system" and chars):  # chars: not first
+            return None
+        chars += len(content)
+    if role != "assistant":  # also no message at all
+        return None
+    return chars, content
+
+
+def text_tokens(chars: int) -> int:
+    """The token estimate of `chars` text characters (rounded up)."""
+    return -(-chars // CHARS_PER_TOKEN)
+
+
+def _checked_output(facts: ExampleFacts, rule: OutputRule | None) -> ExampleFacts:
+    """`facts` with the findings of the mapping's output rule (a blank output is E206)."""
+    if rule is not None and facts.output and not facts.output.isspace():
         facts.findings += rule.check(facts.output)
     return facts
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from jsonl_bridge._validate_example import inspect_example
+from jsonl_bridge._validate_codes import Finding
+from jsonl_bridge._validate_example import inspect_example, text_tokens, usual_text
 from jsonl_bridge._validate_images import KnownImage
 from jsonl_bridge._validate_output import OutputRule
 from jsonl_bridge.profiles import Profile, get_profile
@@ -34,6 +35,8 @@ class Gate:
     def __init__(self, mapping: Mapping, profile: str):
         self.profile: Profile = get_profile(profile)
         self._rule = OutputRule.from_mapping(mapping)
+        self._said_of_output: dict[str, str | None] = {}
+        """`_output_problems` of the outputs seen (bounded: `CHECKED_OUTPUTS`)."""
         self.over_tokens = 0
         """Examples over the profile's token estimate (a warning: services truncate them)."""
         self.shrunk_under_pixel_boxes = 0
@@ -42,6 +45,13 @@ class Gate:
 
     def problems(self, example: Example, images: Sequence[EmbeddedImage] = ()) -> str | None:
         """What is wrong with `example` as the service would see it, or None."""
+        if not images and type(example.messages) is list:
+            usual = usual_text(example.messages, self.profile)
+            if usual is not None:
+                chars, output = usual
+                if text_tokens(chars) > self.profile.max_tokens_per_example:
+                    self.over_tokens += 1
+                return self._output_problems(output)
         known = (
             {
                 id(image.url): KnownImage(
@@ -63,10 +73,22 @@ class Gate:
         facts = inspect_example(example.to_json_dict(), self.profile, self._rule, known)
         if facts.tokens > self.profile.max_tokens_per_example:
             self.over_tokens += 1
-        errors = [f for f in facts.findings if f.severity == "error"]
-        if not errors:
-            return None
-        return "; ".join(f"{f.code} {f.message}" for f in errors)
+        return _joined(facts.findings)
+
+    def _output_problems(self, output: str) -> str | None:
+        """The problems of a usual example (see `usual_text`): its output's under the
+        mapping's rule, as `bridge validate` checks it (a usual output is never blank). A
+        label is checked once per distinct output (a classification has a handful); other
+        outputs rarely repeat, and are not kept."""
+        if self._rule.kind != "label":
+            return _joined(self._rule.check(output))
+        said = self._said_of_output
+        if output in said:
+            return said[output]
+        problems = said[output] = _joined(self._rule.check(output))
+        if len(said) > CHECKED_OUTPUTS:
+            del said[next(iter(said))]  # the oldest
+        return problems
 
     def warnings(self) -> list[str]:
         """What the run should say about the examples it wrote."""
@@ -85,3 +107,15 @@ class Gate:
                 "count; use qwen (pixels as sent), gemini or xyxy_norm, or send the full size"
             )
         return said
+
+
+def _joined(findings: list[Finding]) -> str | None:
+    """The errors among `findings`, as a reject's detail (None: nothing refuses the example)."""
+    errors = [f for f in findings if f.severity == "error"]
+    if not errors:
+        return None
+    return "; ".join(f"{f.code} {f.message}" for f in errors)
+
+
+CHECKED_OUTPUTS = 4096
+"""How many distinct labels the gate remembers the check of (the oldest go)."""

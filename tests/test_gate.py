@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import jsonl_bridge as jb
 from jsonl_bridge import _validate_images
+from jsonl_bridge._validate_example import _usual_example, inspect_example, text_tokens, usual_text
+from jsonl_bridge._validate_output import OutputRule
+from jsonl_bridge.chat import Message
+from jsonl_bridge.mapping import load_mapping
+from jsonl_bridge.profiles import get_profile
 from jsonl_bridge.records import Annotation, Record, Source, Text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "label-studio"
@@ -149,3 +157,96 @@ def test_pixel_boxes_of_the_annotated_image_over_a_downscaled_one_are_warned_of(
         ]
     else:
         assert said == []
+
+
+ROLES = st.sampled_from(["system", "user", "assistant", "tool"])
+CONTENTS = st.one_of(st.sampled_from(["", " \n", "Classification: spam", "x"]), st.text())
+EMAIL_RULE = OutputRule.from_mapping(load_mapping("email-classification"))
+
+
+@given(
+    st.lists(st.tuples(ROLES, CONTENTS), max_size=5),
+    st.sampled_from(["openai", "azure-openai"]),
+)
+def test_text_examples_checked_off_the_messages_get_the_findings_of_their_json(
+    messages: list[tuple[str, str]], profile_name: str
+) -> None:
+    """The gate reads the usual text example off its Structs (no dicts): what it reads is
+    what `bridge validate` finds in the line, for any roles, order and (blank) contents; any
+    other example is left to the full check."""
+    profile = get_profile(profile_name)
+    built = [Message(role=role, content=text) for role, text in messages]  # type: ignore[arg-type]
+    dicts = [{"role": role, "content": text} for role, text in messages]
+    usual = usual_text(built, profile)
+    if usual is None:
+        assert _usual_example(dicts, profile) is None
+        return
+    full = inspect_example({"messages": dicts}, profile, EMAIL_RULE)
+    assert _usual_example(dicts, profile) is not None
+    assert usual == (full.text_chars, full.output)
+    assert text_tokens(full.text_chars) == full.tokens
+
+
+OUTPUTS = st.sampled_from(
+    [
+        "Classification: billing",
+        "Classification: sales",
+        "Classification: billing, spam",
+        "Classification: other",
+        "billing",
+        "Classification: ",
+        " ",
+    ]
+)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["system", "user", "assistant"]), st.one_of(CONTENTS, OUTPUTS)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.one_of(OUTPUTS, st.just('{"a": 1}')),
+    st.integers(0, 3),
+    st.sampled_from(["email-classification", "structured-extraction"]),
+)
+def test_the_gate_refuses_what_validate_finds_in_the_line_however_often_it_saw_it(
+    tmp_path_factory: pytest.TempPathFactory,
+    messages: list[tuple[str, str]],
+    output: str,
+    repeat: int,
+    preset: str,
+) -> None:
+    """The gate remembers its verdict on each label: examples met again, in any order, are
+    refused (or not) with the detail `inspect_example` gives their JSON, and counted over
+    the token estimate as often as they are; so are outputs of other kinds (JSON)."""
+    from jsonl_bridge.gate import Gate
+
+    folder = tmp_path_factory.mktemp("gate")
+    mapping = folder / "m.yaml"
+    mapping.write_text(f"version: 1\nextends: {preset}\nlabels: {{allowed: [billing, sales]}}\n")
+    spec = load_mapping(mapping)
+    gate = Gate(spec, "openai")
+    gate.profile = replace(gate.profile, max_tokens_per_example=3)
+    rule = OutputRule.from_mapping(spec)
+    examples = (
+        [
+            jb.Example(
+                id=str(n),
+                source=Source(tool="t", format="f", file="x"),
+                messages=[
+                    Message(role=role, content=text)  # type: ignore[arg-type]
+                    for role, text in [*messages[:n], ("assistant", output)]
+                ],
+            )
+            for n in range(len(messages) + 1)
+        ]
+        * (repeat + 1)
+    )
+    expected_over = 0
+    for example in examples:
+        facts = inspect_example(example.to_json_dict(), gate.profile, rule)
+        errors = [f"{f.code} {f.message}" for f in facts.findings if f.severity == "error"]
+        assert gate.problems(example) == ("; ".join(errors) or None)
+        expected_over += facts.tokens > 3
+    assert gate.over_tokens == expected_over

@@ -230,3 +230,45 @@ def test_hand_built_examples_of_the_wrong_types_are_refused_before_anything_is_w
     assert not (tmp_path / "out.jsonl").exists() and list(tmp_path.iterdir()) == []
     with pytest.raises(UsageError, match="expected an Example, got dict"):
         write_jsonl([{"messages": []}], tmp_path / "out.jsonl")  # type: ignore[list-item]
+
+
+class Text(str):
+    """A str subclass, which the writer's fast path leaves to json's escaping."""
+
+
+ANY_CHARACTER = st.characters(codec=None, categories=None)
+"""Every code point, lone surrogates included (which UTF-8 cannot encode)."""
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.sampled_from(["system", "user", "assistant"]), st.text(ANY_CHARACTER)),
+            st.one_of(st.text(ANY_CHARACTER), st.text().map(Text)),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_any_text_line_is_what_json_dumps_writes_or_fails_as_it_does(
+    messages: list[tuple[str, str]],
+) -> None:
+    """Every character, any role, str subclasses: the same bytes as json.dumps, and the same
+    error where UTF-8 cannot encode the line."""
+    from jsonl_bridge.writer import example_chunks
+
+    example = Example(
+        id="1",
+        source=Source(tool="t", format="f", file="x"),
+        messages=[Message(role=role, content=text) for role, text in messages],  # type: ignore[arg-type]
+    )
+    plain = [{"role": role, "content": text} for role, text in messages]
+    line = json.dumps({"messages": plain}, ensure_ascii=False) + "\n"
+    try:
+        expected = line.encode()
+    except UnicodeEncodeError as exc:
+        with pytest.raises(UnicodeEncodeError) as caught:
+            example_chunks(example)
+        assert str(caught.value) == str(exc)
+    else:
+        assert example_chunks(example) == [expected]
