@@ -63,24 +63,42 @@ class _Tally:
 
     def add(self, part: _Part) -> None:
         """Count a chunk converted apart (`Conversion._convert_chunk`) into this tally."""
-        done = part.tally
+        done = part.report
         for name in ("tasks_read", "examples", "unannotated", "skipped_empty"):
-            setattr(self.report, name, getattr(self.report, name) + getattr(done.report, name))
-        self.report.rejected.update(done.report.rejected)
-        for reject in done.rejects:
+            setattr(self.report, name, getattr(self.report, name) + getattr(done, name))
+        self.report.rejected.update(done.rejected)
+        for reject in part.rejects:
             self.rejects.append(reject)
-        self.gate.over_tokens += done.gate.over_tokens
-        self.gate.shrunk_under_pixel_boxes += done.gate.shrunk_under_pixel_boxes
-        self.ignored_predictions += done.ignored_predictions
-        self.annotators |= done.annotators
+        over_tokens, shrunk = part.gate_counts
+        self.gate.over_tokens += over_tokens
+        self.gate.shrunk_under_pixel_boxes += shrunk
+        self.ignored_predictions += part.ignored_predictions
+        self.annotators |= part.annotators
 
 
 @dataclass
 class _Part:
-    """A chunk's examples (msgpack, in task order) and what converting it counted."""
+    """What converting a chunk gave (examples as msgpack, in task order) and counted: what a
+    worker sends back, so the gate's own state stays behind."""
 
     examples: list[bytes]
-    tally: _Tally
+    report: Report
+    rejects: list[Reject]
+    gate_counts: tuple[int, int]
+    ignored_predictions: int
+    annotators: set[str]
+
+    @classmethod
+    def of(cls, examples: list[bytes], tally: _Tally) -> _Part:
+        gate = tally.gate
+        return cls(
+            examples,
+            tally.report,
+            list(tally.rejects),
+            (gate.over_tokens, gate.shrunk_under_pixel_boxes),
+            tally.ignored_predictions,
+            tally.annotators,
+        )
 
 
 class Conversion:
@@ -165,12 +183,14 @@ class Conversion:
             example = self._step(unpack(packed), tally)
             if example is not None:
                 examples.append(encode(example))
-        return _Part(examples, tally)
+        return _Part.of(examples, tally)
 
     def _step(self, record: Record, tally: _Tally) -> Example | None:
         tally.report.tasks_read += 1
         tally.ignored_predictions += len(record.meta.get("prediction_ids", ()))
-        tally.annotators.update(a.annotator for a in record.annotations if a.annotator)
+        for annotation in record.annotations:
+            if annotation.annotator:
+                tally.annotators.add(annotation.annotator)
         example = self._convert_one(record, tally)
         if example is not None:
             tally.report.examples += 1
