@@ -64,20 +64,29 @@ def task_record(
     reading = _Reading(target_of, sizes, problems, unknown_types)
     annotations = _annotations(task, pointer, reading)
     predictions, prediction_ids = _predictions(task, pointer, reading)
-    meta = {k: task[k] for k in _TASK_META if task.get(k) is not None}
-    if task.get("meta"):
-        meta["meta"] = task["meta"]
-    if prediction_ids:
-        meta["prediction_ids"] = prediction_ids
     return Record(
         id=task_id or pointer,
         source=source,
         data=data,
         media=media_refs(data, config.image_keys if config else None, sizes),
         annotations=annotations + predictions,
-        meta=meta,
+        meta=task_meta(task, prediction_ids),
         problems=problems,
     )
+
+
+def task_meta(task: dict[str, Any], prediction_ids: list[int | str]) -> dict[str, Any]:
+    """What the record keeps of the task's own keys: upload, storage, agreement, meta."""
+    meta = {}
+    for key in _TASK_META:  # a loop, not a comprehension: cheaper, and this runs for every task
+        value = task.get(key)
+        if value is not None:
+            meta[key] = value
+    if task.get("meta"):
+        meta["meta"] = task["meta"]
+    if prediction_ids:
+        meta["prediction_ids"] = prediction_ids
+    return meta
 
 
 def _as_given(name: str | None) -> str | None:
@@ -108,7 +117,7 @@ def _annotations(task: dict[str, Any], pointer: str, reading: _Reading) -> list[
         if not isinstance(item, dict):
             reading.problems.append(f"{where}: an annotation must be an object")
             continue
-        annotator, email = _user(item.get("completed_by"))
+        annotator, email = user_of(item.get("completed_by"))
         ident = item.get("id")
         found.append(
             Annotation(
@@ -175,7 +184,7 @@ def _regions(item: dict[str, Any], where: str, reading: _Reading) -> list[Any]:
     return regions
 
 
-def _user(completed_by: object) -> tuple[str | None, str | None]:
+def user_of(completed_by: object) -> tuple[str | None, str | None]:
     """`completed_by` is a user id, or `{id, email, ...}` in some Label Studio versions."""
     if isinstance(completed_by, dict):
         email = _text(completed_by.get("email")) or None

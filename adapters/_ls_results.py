@@ -69,13 +69,13 @@ def regions_from_results(
         rtype = result.get("type")
         if isinstance(rtype, str) and rtype in _BARE_SHAPES:
             labelled = _labelled_ids(results) if labelled is None else labelled
-            if result.get("id") in labelled:
+            if _id_key(result) in labelled:
                 continue  # the same region, exported again with its labels under a Labels control
         elif unknown_types is not None and _is_unknown(rtype):
             _ignore(str(rtype), f"{pointer}/{index}", unknown_types)
             continue
         try:
-            regions.extend(_from_result(result, target_of, sizes))
+            regions.extend(read_result(result, target_of, sizes))
         except ResultError as exc:
             problems.append(f"{pointer}/{index}: {exc}")
     return regions, problems
@@ -99,15 +99,23 @@ def _ignore(rtype: str, where: str, seen: set[str]) -> None:
 def _labelled_ids(results: list[Any]) -> set[Any]:
     """Ids of labelled results, which a bare shape result may repeat."""
     return {
-        r.get("id")
+        _id_key(r)
         for r in results
         if isinstance(r, dict) and str(r.get("type", "")).endswith("labels")
     }
 
 
-def _from_result(
+def _id_key(result: dict[str, Any]) -> Any:
+    """A result's id as a set member; a list or an object (no id) is a key no other has."""
+    ident = result.get("id")
+    return object() if isinstance(ident, list | dict) else ident
+
+
+def read_result(
     result: dict[str, Any], target_of: Callable[[str | None], str | None], sizes: Sizes
 ) -> list[Region]:
+    """The regions of one result object of the JSON export; ResultError when it is unreadable.
+    An image result's original size is noted in `sizes`, for the task's MediaRefs."""
     rtype = result.get("type")
     if not isinstance(rtype, str):
         raise ResultError("result has no 'type'")
@@ -123,19 +131,35 @@ def _from_result(
     target = target_of(to_name if isinstance(to_name, str) else None)
     width = height = None
     if "original_width" in result:  # image results only; text results skip the size work
-        width = to_number(result["original_width"])
-        height = to_number(result.get("original_height"))
-        if width and height:
-            sizes.setdefault(target, (int(width), int(height)))
+        width, height = original_size(result, target, sizes)
+    where = Where(
+        from_name, to_id(result.get("id")), target, width, height, kept_attributes(result)
+    )
+    return regions_from_value(rtype, value, where)
+
+
+def original_size(
+    result: dict[str, Any], target: str | None, sizes: Sizes
+) -> tuple[float | None, float | None]:
+    """An image result's original_width/height, noted in `sizes` (the first per target wins)."""
+    width = to_number(result.get("original_width"))
+    height = to_number(result.get("original_height"))
+    if width and height:
+        sizes.setdefault(target, (int(width), int(height)))
+    return width, height
+
+
+def kept_attributes(result: dict[str, Any]) -> dict[str, Any]:
+    """What a region keeps of its result besides the answer: score, origin, meta, rotation."""
     attributes = {}
     for key in KEPT_ATTRIBUTES:
         kept = result.get(key)
-        if kept is not None and kept != {} and kept != []:
+        # kept unless None, {} or []: 0 and "" say something (and this runs for every result)
+        if kept or (kept is not None and not isinstance(kept, (dict, list))):
             attributes[key] = kept
-    if result.get("image_rotation"):
-        attributes["image_rotation"] = result["image_rotation"]
-    where = Where(from_name, to_id(result.get("id")), target, width, height, attributes)
-    return regions_from_value(rtype, value, where)
+    if rotation := result.get("image_rotation"):
+        attributes["image_rotation"] = rotation
+    return attributes
 
 
 def _relation(result: dict[str, Any]) -> Relation:

@@ -25,6 +25,8 @@ from ._ls_values import (
 )
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+_LAST_LETTERS = frozenset("gpfGPF")
+"""The last letters of the suffixes, in either case (no other character lowers to them)."""
 
 ShapeReader = Callable[[Mapping[str, Any], Where, list[str]], list[Region]]
 
@@ -157,9 +159,22 @@ def looks_like_image(value: object) -> bool:
         return False
     if value.startswith("data:image/"):
         return True
-    lowered = value.lower().split("#", 1)[0]
+    end = value.find("#") if "#" in value else len(value)
+    if _suffixed(value, end):
+        return True
     # "/data/local-files/?d=dir/a.png" names the file in its query, "https://h/a.png?sig=x" not
-    return lowered.endswith(_IMAGE_SUFFIXES) or lowered.split("?", 1)[0].endswith(_IMAGE_SUFFIXES)
+    query = value.find("?", 0, end) if "?" in value else -1
+    return query >= 0 and _suffixed(value, query)
+
+
+def _suffixed(value: str, end: int) -> bool:
+    """Whether value[:end], in lower case, ends with an image suffix. This runs on every text
+    of every task, so it looks at the last character first (every suffix ends in g, p or f),
+    then lowers only the last five (`str.lower` maps each character to one or more, and
+    where it looks around, choosing between σ and ς, both choices are no suffix letter)."""
+    if value[end - 1] not in _LAST_LETTERS:
+        return False
+    return value[max(0, end - 5) : end].lower().endswith(_IMAGE_SUFFIXES)
 
 
 def media_refs(
@@ -171,9 +186,9 @@ def media_refs(
     image), when a result says so; media resolution (issue 3) checks them against the file.
     """
     if keys is None:
-        keys = tuple(
-            k for k, v in data.items() if looks_like_image(v) or (k in sizes and isinstance(v, str))
-        )
+        keys = _image_keys(data, sizes)
+        if not keys:
+            return []  # a text task
     refs = []
     for key in keys:
         uri = data.get(key)
@@ -183,3 +198,13 @@ def media_refs(
         width, height = size if size else (None, None)
         refs.append(MediaRef(key=key, uri=uri, width=width, height=height))
     return refs
+
+
+def _image_keys(data: Mapping[str, Any], sizes: Sizes) -> tuple[str, ...]:
+    """The data keys that name an image, without a labeling config to say: by their value, or
+    because a result gave the size of the image the key names."""
+    found: tuple[str, ...] = ()
+    for key, value in data.items():  # a loop: this runs for every task without a config
+        if looks_like_image(value) or (key in sizes and isinstance(value, str)):
+            found += (key,)
+    return found

@@ -33,6 +33,7 @@ from jsonl_bridge.registry import Adapter
 from ._archive import first_item_keys
 from ._common import HEAD_BYTES, content_start, first_line, read_head, warn_repeated_ids
 from ._ls_config import LabelConfig, export_schema, load_label_config
+from ._ls_fast import UsualTasks
 from ._ls_json import iter_array, task_record
 from ._ls_rows import csv_rows, json_rows
 from ._ls_table import META_COLUMNS, Columns, scan_result_columns, table_records
@@ -88,8 +89,12 @@ def _read(source: Path, options: Any) -> Iterator[Record]:
         raise InputError("the export holds no tasks (an empty JSON array)", where=file)
     if _is_task(first):
         unknown_types: set[str] = set()
+        usual = UsualTasks(file, config)
         for index, task in enumerate(chain([first], items)):
-            yield task_record(index, task, file, config, unknown_types)
+            record = usual.record(index, task)  # the general path when None: it says why
+            if record is None:
+                record = task_record(index, task, file, config, unknown_types)
+            yield record
     elif isinstance(first, dict) and _MIN_KEYS & first.keys():
         if config is None:
             columns = replace(columns, scanned=scan_result_columns(json_rows(iter_array(path))))
