@@ -33,7 +33,7 @@ from jsonl_bridge.render import Renderer, infer_schema
 from jsonl_bridge.report import Reject, Report
 from jsonl_bridge.resolve import ImageResolver, ImageRoot
 from jsonl_bridge.select import candidates, select
-from jsonl_bridge.spool import Packed, RecordSpool, Replay, pack, unpack
+from jsonl_bridge.spool import RecordSpool, Replay, pack_block, unpack_block
 from jsonl_bridge.workers import ordered_map
 
 if TYPE_CHECKING:
@@ -163,15 +163,17 @@ class Conversion:
             example = self._step(record, tally)
             if example is not None:
                 yield example
-        packed = records.packed() if isinstance(records, Replay) else map(pack, records)
-        chunks = iter(lambda: list(islice(packed, CHUNK_TASKS)), [])
+        if isinstance(records, Replay):
+            chunks = records.blocks()  # as spooled: CHUNK_TASKS records a block
+        else:
+            chunks = iter(lambda: pack_block(islice(records, CHUNK_TASKS)), b"")
         decode = msgspec.msgpack.Decoder(Example).decode
         for part in ordered_map(self._convert_chunk, chunks, self._workers):
             tally.add(part)
             for blob in part.examples:
                 yield decode(blob)
 
-    def _convert_chunk(self, chunk: list[Packed]) -> _Part:
+    def _convert_chunk(self, chunk: bytes) -> _Part:
         """One chunk of tasks, counted apart from the run (in a worker, or here when the
         workers failed), for `_Tally.add` to add in order."""
         gate = copy(self._gate)
@@ -179,8 +181,8 @@ class Conversion:
         tally = _Tally(Report(), [], gate)
         encode = msgspec.msgpack.encode
         examples = []
-        for packed in chunk:
-            example = self._step(unpack(packed), tally)
+        for record in unpack_block(chunk):
+            example = self._step(record, tally)
             if example is not None:
                 examples.append(encode(example))
         return _Part.of(examples, tally)
@@ -337,7 +339,7 @@ def _first_pass(records: Iterable[Record]) -> tuple[Iterator[Record], ExportSche
     """The labels no configuration gives, from every record, before the first example: the
     records are spooled to a temporary file as they pass, so the conversion reads them back
     instead of reading the export again (and a one-shot stream of records works too)."""
-    spool = RecordSpool()
+    spool = RecordSpool(CHUNK_TASKS)
     try:
         scanned = infer_schema(spool.keep(records))
     except BaseException:

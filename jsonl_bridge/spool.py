@@ -7,9 +7,10 @@ be rendered. Reading the export twice costs a second parse and a second build of
 about 4 µs, with the record's types checked by the decoder. Memory stays flat: records are
 written as they pass and read back one at a time.
 
-The same encoding (`pack`, `unpack`) carries records to conversion worker processes
-(jsonl_bridge/workers.py); a replay hands them over still packed (`Replay.packed`), so this
-process never decodes the records a worker converts.
+Records are kept in blocks (`pack_block`): the blocks of a replay go to conversion worker
+processes (jsonl_bridge/workers.py) as they are on disk (`Replay.blocks`), one bytes object a
+block, so this process neither decodes the records a worker converts nor handles them one by
+one.
 """
 
 from __future__ import annotations
@@ -29,14 +30,11 @@ _HEADER = struct.Struct("<QB")
 """Each record: its length, then how it is encoded."""
 _MSGPACK, _PICKLE = 0, 1
 
-Packed = tuple[int, bytes]
-"""A record as (encoding, bytes): `pack` makes it, `unpack` reads it."""
-
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(Record).decode
 
 
-def pack(record: Record) -> Packed:
+def pack(record: Record) -> tuple[int, bytes]:
     """msgpack, or pickle for a record holding an integer beyond 64 bits (which msgpack
     cannot), so that every record comes back equal to what was packed."""
     try:
@@ -45,36 +43,73 @@ def pack(record: Record) -> Packed:
         return _PICKLE, pickle.dumps(record, protocol=5)
 
 
-def unpack(packed: Packed) -> Record:
+def unpack(kind: int, blob: bytes | memoryview) -> Record:
     """The record `pack` made (its types checked by the decoder when msgpack)."""
-    kind, blob = packed
     record: Record = _decode(blob) if kind == _MSGPACK else pickle.loads(blob)
     return record
+
+
+def pack_block(records: Iterable[Record]) -> bytes:
+    """Records packed one after the other, each with its header: what `unpack_block` reads."""
+    header = _HEADER.pack
+    pieces: list[bytes] = []
+    for record in records:
+        kind, blob = pack(record)
+        pieces += (header(len(blob), kind), blob)
+    return b"".join(pieces)
+
+
+def unpack_block(block: bytes) -> Iterator[Record]:
+    """The records of a block, in order."""
+    for record, _ in _walk(block):
+        yield record
+
+
+def _walk(block: bytes) -> Iterator[tuple[Record, int]]:
+    """Each record of a block, with where the next one starts."""
+    view, at, size, header = memoryview(block), 0, _HEADER.size, _HEADER.unpack_from
+    while at < len(block):
+        length, kind = header(block, at)
+        start, at = at + size, at + size + length
+        yield unpack(kind, view[start:at]), at
+
+
+_BLOCK = struct.Struct("<Q")
+"""Each block in the spool file: its length in bytes."""
 
 
 class RecordSpool:
     """Write records once while they stream past (`keep`), read them back once (`replay`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, block_records: int) -> None:
         # closed by replay() or close(), or when the spool is dropped unreplayed (a
         # Conversion never iterated): it outlives this call
         self._file = tempfile.TemporaryFile(prefix="jsonl_bridge-spool-")  # noqa: SIM115
         weakref.finalize(self, self._file.close)
-        self._kept = 0
+        self._block_records = block_records
+        self._blocks = 0
 
     def keep(self, records: Iterable[Record]) -> Iterator[Record]:
-        """`records`, unchanged, each written to the spool as it passes."""
-        write, header = self._file.write, _HEADER.pack
+        """`records`, unchanged, each written to the spool as it passes (a block at a
+        time)."""
+        block: list[Record] = []
         for record in records:
-            kind, blob = pack(record)
-            write(header(len(blob), kind))
-            write(blob)
-            self._kept += 1
+            block.append(record)
+            if len(block) == self._block_records:
+                self._write(block)
+                block = []
             yield record
+        if block:
+            self._write(block)
+
+    def _write(self, records: list[Record]) -> None:
+        block = pack_block(records)
+        self._file.write(_BLOCK.pack(len(block)) + block)
+        self._blocks += 1
 
     def replay(self) -> Replay:
         """The kept records in the order they were kept; the spool is deleted at the end."""
-        return Replay(self, self._file, self._kept)
+        return Replay(self, self._file, self._blocks)
 
     def close(self) -> None:
         """Delete the spool without replaying it (the conversion was abandoned)."""
@@ -82,27 +117,40 @@ class RecordSpool:
 
 
 class Replay(Iterator[Record]):
-    """The spooled records, decoded (iteration) or, from any point on, still packed."""
+    """The spooled records, decoded (iteration) or, from any point on, in blocks."""
 
-    def __init__(self, owner: RecordSpool, spool: IO[bytes], count: int):
+    def __init__(self, owner: RecordSpool, spool: IO[bytes], blocks: int):
         self._owner = owner
         """Kept alive while replaying: dropping the spool closes its file."""
         self._spool = spool
-        self._left = count
+        self._left = blocks
         self._started = False
+        self._block = b""
+        self._walk: Iterator[tuple[Record, int]] = iter(())
+        self._at = 0
+        """Where in `_block` the record `_walk` gives next starts."""
 
     def __next__(self) -> Record:
-        return unpack(self._next_packed())
+        for record, after in self._walk:
+            self._at = after
+            return record
+        self._block, self._at = self._next_block(), 0
+        self._walk = _walk(self._block)
+        return next(self)
 
-    def packed(self) -> Iterator[Packed]:
-        """The records not yet read, as `pack` made them."""
+    def blocks(self) -> Iterator[bytes]:
+        """The records not yet read, in blocks as `pack_block` made them."""
+        if self._at < len(self._block):
+            rest = self._block[self._at :]
+            self._block, self._walk = b"", iter(())
+            yield rest
         while True:
             try:
-                yield self._next_packed()
+                yield self._next_block()
             except StopIteration:
                 return
 
-    def _next_packed(self) -> Packed:
+    def _next_block(self) -> bytes:
         spool = self._spool
         if not self._started:
             self._started = True
@@ -112,5 +160,5 @@ class Replay(Iterator[Record]):
             spool.close()
             raise StopIteration
         self._left -= 1
-        length, kind = _HEADER.unpack(spool.read(_HEADER.size))
-        return kind, spool.read(length)
+        (length,) = _BLOCK.unpack(spool.read(_BLOCK.size))
+        return spool.read(length)

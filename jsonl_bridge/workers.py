@@ -36,9 +36,7 @@ def fork_context() -> BaseContext | None:
     return None
 
 
-def ordered_map(
-    work: Callable[[list[T]], R], chunks: Iterable[list[T]], workers: int
-) -> Iterator[R]:
+def ordered_map(work: Callable[[T], R], chunks: Iterable[T], workers: int) -> Iterator[R]:
     """`work(chunk)` for each chunk, in chunk order, in `workers` forked processes.
 
     At most two chunks a worker are in flight, so memory stays bounded whatever the input's
@@ -55,7 +53,7 @@ def ordered_map(
         yield from map(work, chunks)
         return
     pool = _Pool(work, workers, context)  # not before there is work: a short run never forks
-    pending: deque[tuple[list[T], Future[R] | None]] = deque()
+    pending: deque[tuple[T, Future[R] | None]] = deque()
     try:
         for chunk in chain([first], chunks):
             pending.append((chunk, pool.submit(chunk)))
@@ -70,14 +68,14 @@ def ordered_map(
 class _Pool(Generic[T, R]):
     """The worker processes of one `ordered_map`, until they are done or break."""
 
-    def __init__(self, work: Callable[[list[T]], R], workers: int, context: BaseContext):
+    def __init__(self, work: Callable[[T], R], workers: int, context: BaseContext):
         self._work = work
         self._workers = workers
         self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
             workers, mp_context=context, initializer=_start_worker, initargs=(work,)
         )
 
-    def submit(self, chunk: list[T]) -> Future[R] | None:
+    def submit(self, chunk: T) -> Future[R] | None:
         """The chunk's future in a worker; None once the workers broke."""
         if self._executor is None:
             return None
@@ -87,7 +85,7 @@ class _Pool(Generic[T, R]):
             self._give_up()
             return None
 
-    def result(self, chunk: list[T], future: Future[R] | None) -> R:
+    def result(self, chunk: T, future: Future[R] | None) -> R:
         if future is not None:
             try:
                 return future.result()

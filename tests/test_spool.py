@@ -11,7 +11,7 @@ import pytest
 
 import jsonl_bridge as jb
 from jsonl_bridge.records import Annotation, Choice, Record, Source
-from jsonl_bridge.spool import RecordSpool
+from jsonl_bridge.spool import RecordSpool, unpack_block
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPORTS = [
@@ -33,7 +33,7 @@ EXPORTS = [
 @pytest.mark.parametrize(("export", "tool"), EXPORTS, ids=lambda v: str(v)[-40:])
 def test_real_records_come_back_equal_and_in_order(export: Path, tool: str) -> None:
     options = {"offsets": "codepoints"} if tool == "doccano" else None
-    spool = RecordSpool()
+    spool = RecordSpool(block_records=3)
     kept = list(spool.keep(jb.read(export, tool, options)))
     assert kept, f"{export} gave no records"
     back = list(spool.replay())
@@ -51,7 +51,7 @@ def test_a_record_msgpack_cannot_hold_is_kept_exactly() -> None:
         annotations=[Annotation(regions=[Choice(field="c", labels=["a"])])],
     )
     plain = Record(id="2", source=record.source, data={"n": 1})
-    spool = RecordSpool()
+    spool = RecordSpool(block_records=3)
     assert list(spool.keep([plain, record, plain])) == [plain, record, plain]
     back = list(spool.replay())
     assert [r.id for r in back] == ["2", "1", "2"]
@@ -67,12 +67,12 @@ def test_the_spool_file_is_gone_after_replay_or_close() -> None:
         return len(os.listdir("/proc/self/fd"))
 
     before = open_spools()
-    spool = RecordSpool()
+    spool = RecordSpool(block_records=3)
     list(spool.keep([Record(id="1", source=Source(tool="t", format="f", file="x"))]))
     assert open_spools() == before + 1
     assert len(list(spool.replay())) == 1
     assert open_spools() == before
-    other = RecordSpool()
+    other = RecordSpool(block_records=3)
     other.close()
     assert open_spools() == before
 
@@ -81,10 +81,28 @@ def test_a_spool_dropped_unreplayed_closes_its_file_quietly() -> None:
     """A Conversion made and never iterated drops its spool: no open file, no warning."""
     import warnings
 
-    spool = RecordSpool()
+    spool = RecordSpool(block_records=3)
     list(spool.keep([Record(id="1", source=Source(tool="t", format="f", file="x"))]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         del spool
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize("read_first", [0, 1, 3, 4, 7])
+def test_blocks_hand_over_exactly_the_records_not_yet_read(read_first: int) -> None:
+    """Conversion reads the first records one by one, then hands the rest to workers in
+    blocks: together they are every record once, in order, the first block cut where the
+    reading stopped."""
+    source = Source(tool="t", format="f", file="x")
+    records = [Record(id=str(n), source=source, data={"n": n}) for n in range(7)]
+    spool = RecordSpool(block_records=3)
+    assert list(spool.keep(records)) == records
+    replay = spool.replay()
+    head = [next(replay) for _ in range(read_first)]
+    blocks = list(replay.blocks())
+    rest = [record for block in blocks for record in unpack_block(block)]
+    assert head + rest == records
+    sizes = [len(list(unpack_block(block))) for block in blocks]
+    assert sizes == {0: [3, 3, 1], 1: [2, 3, 1], 3: [3, 1], 4: [2, 1], 7: []}[read_first]

@@ -72,7 +72,7 @@ def _outcome(tmp_path: Path, name: str, processes: int, records: bool = False) -
 def chunk_pids(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Tiny chunks, and the process id each converted chunk came from."""
     monkeypatch.setattr(pipeline, "SERIAL_HEAD", 1)
-    monkeypatch.setattr(pipeline, "CHUNK_TASKS", 2)
+    monkeypatch.setattr(pipeline, "CHUNK_TASKS", 2)  # also the spool's block
     pids: list[int] = []
     real = workers.ordered_map
 
