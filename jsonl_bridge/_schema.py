@@ -227,28 +227,55 @@ def label_orders(mapping: Mapping, schema: ExportSchema | None) -> dict[str, lis
 def infer_schema(records: Iterable[Record]) -> ExportSchema:
     """The export's fields from the annotations themselves (a first pass): fields in the order
     first seen, kinds from region types, labels sorted."""
-    kinds: dict[str, str] = {}
-    targets: dict[str, str | None] = {}
-    labels: dict[str, set[str]] = {}
-    multiple: set[str] = set()
+    scan = SchemaScan()
     for record in records:
+        scan.add(record)
+    return scan.schema()
+
+
+class SchemaScan:
+    """`infer_schema` a record at a time. `changed` turns True whenever a record adds a
+    field, a label or a multiple choice, so that a schema taken part-way (jsonl_bridge/ahead.py)
+    is known to still be the export's as long as it stays False."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, str] = {}
+        self._targets: dict[str, str | None] = {}
+        self._labels: dict[str, set[str]] = {}
+        self._multiple: set[str] = set()
+        self.changed = False
+
+    def add(self, record: Record) -> None:
         for annotation in record.annotations:
             for region in annotation.regions:
                 name = region.field
-                kinds.setdefault(name, region.type)
-                targets.setdefault(name, region.target)
-                labels.setdefault(name, set()).update(labels_of(region))
-                if isinstance(region, Choice) and len(region.labels) > 1:
-                    multiple.add(name)
-    return ExportSchema(
-        fields={
-            name: FieldSchema(
-                name=name,
-                kind=kind,
-                labels=sorted(labels[name]),
-                target=targets[name],
-                multiple=name in multiple,
-            )
-            for name, kind in kinds.items()
-        }
-    )
+                known = self._labels.get(name)
+                if known is None:
+                    self._kinds[name], self._targets[name] = region.type, region.target
+                    known = self._labels[name] = set()
+                    self.changed = True
+                labels = labels_of(region)
+                if not known.issuperset(labels):
+                    known.update(labels)
+                    self.changed = True
+                if (
+                    isinstance(region, Choice)
+                    and len(region.labels) > 1
+                    and name not in self._multiple
+                ):
+                    self._multiple.add(name)
+                    self.changed = True
+
+    def schema(self) -> ExportSchema:
+        return ExportSchema(
+            fields={
+                name: FieldSchema(
+                    name=name,
+                    kind=kind,
+                    labels=sorted(self._labels[name]),
+                    target=self._targets[name],
+                    multiple=name in self._multiple,
+                )
+                for name, kind in self._kinds.items()
+            }
+        )

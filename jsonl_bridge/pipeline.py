@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator, MutableSequence, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 from itertools import islice
@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import msgspec
 from pydantic import BaseModel
 
+from jsonl_bridge._schema import SchemaScan
+from jsonl_bridge.ahead import Ahead, AheadParts
 from jsonl_bridge.chat import Example
 from jsonl_bridge.errors import InputError, RecordError, UsageError
 from jsonl_bridge.gate import Gate
@@ -29,7 +31,7 @@ from jsonl_bridge.reading import Options, resolve_adapter
 from jsonl_bridge.records import ExportSchema, Record
 from jsonl_bridge.registry import Adapter
 from jsonl_bridge.rejects import Rejects
-from jsonl_bridge.render import Renderer, infer_schema
+from jsonl_bridge.render import Renderer
 from jsonl_bridge.report import Reject, Report
 from jsonl_bridge.resolve import ImageResolver, ImageRoot
 from jsonl_bridge.select import candidates, select
@@ -113,6 +115,7 @@ class Conversion:
         gate: Gate,
         skip_empty: bool = False,
         workers: int = 1,
+        converted: AheadParts | None = None,
     ):
         self.mapping = mapping
         self._gate = gate
@@ -125,6 +128,8 @@ class Conversion:
         self._media = media
         self._workers = workers
         """Processes converting text tasks (image runs use theirs to re-encode images)."""
+        self._converted = converted
+        """The first blocks of the spooled records, converted during the first pass."""
         self._started = False
 
     def __iter__(self) -> Iterator[Example]:
@@ -159,15 +164,22 @@ class Conversion:
         long enough to pay for them; examples, rejects and counts come back in task order, so
         the output is the same as with one process."""
         records = iter(self._records)
-        for record in islice(records, SERIAL_HEAD):
-            example = self._step(record, tally)
-            if example is not None:
-                yield example
+        decode = msgspec.msgpack.Decoder(Example).decode
+        if self._converted is not None and isinstance(records, Replay):
+            for part in self._converted:
+                tally.add(part)
+                for blob in part.examples:
+                    yield decode(blob)
+            records.skip_blocks(self._converted.blocks)
+        else:
+            for record in islice(records, SERIAL_HEAD):
+                example = self._step(record, tally)
+                if example is not None:
+                    yield example
         if isinstance(records, Replay):
             chunks = records.blocks()  # as spooled: CHUNK_TASKS records a block
         else:
             chunks = iter(lambda: pack_block(islice(records, CHUNK_TASKS)), b"")
-        decode = msgspec.msgpack.Decoder(Example).decode
         for part in ordered_map(self._convert_chunk, chunks, self._workers):
             tally.add(part)
             for blob in part.examples:
@@ -281,9 +293,9 @@ def convert(
     `allow_private_hosts` as well (see docs/images.md). An annotation without results is a
     negative example when the mapping renders one (`[]` boxes); `skip_empty` leaves those tasks
     out (counted in `report.skipped_empty`). `workers` processes re-encode the images that
-    need it, or, for a mapping without images, convert the tasks past the first 2,000 (default:
-    the number of cores; 1 does it all in this process; the results are the same). Every example is
-    checked as `bridge validate` would under the target `profile` (docs/validate.md) and
+    need it, or, for a mapping without images, convert the tasks past the first 2,000 (during
+    the first pass that lists the labels, when there is one; default: the number of cores; 1
+    does it all in this process; the results are the same). Every example is checked as `bridge validate` would under the target `profile` (docs/validate.md) and
     rejected (`invalid_example`) rather than written when it fails. Mapping problems,
     unusable image roots and unreadable inputs raise before the first example; per-task
     problems are collected in `Conversion.rejects` while you iterate.
@@ -313,13 +325,20 @@ def convert(
         records = islice(records, limit)  # --limit bounds the first pass too
     try:
         renderer = Renderer.compile(spec, schema, media)
+        converted: AheadParts | None = None
         if renderer.needs_label_scan:
-            records, scanned = _first_pass(records)
+
+            def start(labels: ExportSchema) -> Callable[[bytes], _Part]:
+                speculative = Renderer.compile(spec, _merge(schema, labels), media)
+                return Conversion([], spec, speculative, media, gate, skip_empty)._convert_chunk
+
+            ahead = processes > 1 and not media.lookahead
+            records, scanned, converted = _first_pass(records, start if ahead else None, processes)
             renderer = Renderer.compile(spec, _merge(schema, scanned), media)
     except BaseException:
         media.close()
         raise
-    return Conversion(records, spec, renderer, media, gate, skip_empty, processes)
+    return Conversion(records, spec, renderer, media, gate, skip_empty, processes, converted)
 
 
 def _checked(records: Iterable[Record]) -> Iterator[Record]:
@@ -335,17 +354,29 @@ def _checked(records: Iterable[Record]) -> Iterator[Record]:
             raise InputError(f"record {index} (id {record.id!r}): {exc}") from None
 
 
-def _first_pass(records: Iterable[Record]) -> tuple[Iterator[Record], ExportSchema]:
+def _first_pass(
+    records: Iterable[Record],
+    start: Callable[[ExportSchema], Callable[[bytes], _Part]] | None,
+    workers: int,
+) -> tuple[Iterator[Record], ExportSchema, AheadParts | None]:
     """The labels no configuration gives, from every record, before the first example: the
     records are spooled to a temporary file as they pass, so the conversion reads them back
-    instead of reading the export again (and a one-shot stream of records works too)."""
+    instead of reading the export again (and a one-shot stream of records works too). With
+    `start`, worker processes convert the spooled blocks meanwhile (jsonl_bridge/ahead.py)."""
+    scan = SchemaScan()
+    after = -(-SERIAL_HEAD // CHUNK_TASKS)
     spool = RecordSpool(CHUNK_TASKS)
+    ahead = Ahead(scan, start, spool.read_at, workers, after) if start is not None else None
     try:
-        scanned = infer_schema(spool.keep(records))
+        for record in spool.keep(records, ahead.block if ahead is not None else None):
+            scan.add(record)
+        converted = ahead.finish() if ahead is not None else None
     except BaseException:
+        if ahead is not None:
+            ahead.finish()
         spool.close()
         raise
-    return spool.replay(), scanned  # a replay never started closes with the spool
+    return spool.replay(), scan.schema(), converted  # a replay never started closes with the spool
 
 
 def _workers(asked: int | None) -> int:

@@ -15,11 +15,13 @@ one.
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import struct
 import tempfile
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
 import msgspec
@@ -81,31 +83,45 @@ _BLOCK = struct.Struct("<Q")
 class RecordSpool:
     """Write records once while they stream past (`keep`), read them back once (`replay`)."""
 
-    def __init__(self, block_records: int) -> None:
+    def __init__(self, block_records: int, on_block: Callable[[bytes], None] | None = None) -> None:
         # closed by replay() or close(), or when the spool is dropped unreplayed (a
         # Conversion never iterated): it outlives this call
-        self._file = tempfile.TemporaryFile(prefix="jsonl_bridge-spool-")  # noqa: SIM115
+        # unbuffered: a block is written in one call, and read_at sees it at once
+        self._file = tempfile.TemporaryFile(prefix="jsonl_bridge-spool-", buffering=0)  # noqa: SIM115
         weakref.finalize(self, self._file.close)
         self._block_records = block_records
         self._blocks = 0
+        self._size = 0
 
-    def keep(self, records: Iterable[Record]) -> Iterator[Record]:
-        """`records`, unchanged, each written to the spool as it passes (a block at a
-        time)."""
+    def keep(
+        self, records: Iterable[Record], on_block: Callable[[int, int], None] | None = None
+    ) -> Iterator[Record]:
+        """`records`, unchanged, each written to the spool as it passes (a block at a time;
+        `on_block` is told where each block is, for `read_at`)."""
         block: list[Record] = []
         for record in records:
             block.append(record)
             if len(block) == self._block_records:
-                self._write(block)
+                self._write(block, on_block)
                 block = []
             yield record
         if block:
-            self._write(block)
+            self._write(block, on_block)
 
-    def _write(self, records: list[Record]) -> None:
+    def _write(self, records: list[Record], on_block: Callable[[int, int], None] | None) -> None:
         block = pack_block(records)
-        self._file.write(_BLOCK.pack(len(block)) + block)
+        data = _BLOCK.pack(len(block)) + block
+        if self._file.write(data) != len(data):  # unbuffered: a short write is a full disk
+            raise OSError(errno.ENOSPC, "the record spool could not be written in full")
+        at, self._size = self._size + _BLOCK.size, self._size + len(data)
         self._blocks += 1
+        if on_block is not None:
+            on_block(at, len(block))
+
+    def read_at(self, at: int, length: int) -> bytes:
+        """A block `keep` wrote, without moving through the file (also in a forked process,
+        which shares the file: jsonl_bridge/ahead.py)."""
+        return os.pread(self._file.fileno(), length, at)
 
     def replay(self) -> Replay:
         """The kept records in the order they were kept; the spool is deleted at the end."""
@@ -149,6 +165,18 @@ class Replay(Iterator[Record]):
                 yield self._next_block()
             except StopIteration:
                 return
+
+    def skip_blocks(self, count: int) -> None:
+        """Pass over the first `count` blocks, not yet read (converted ahead)."""
+        assert not self._started, "skip_blocks before reading"
+        self._started = True
+        spool = self._spool
+        spool.flush()
+        spool.seek(0)
+        for _ in range(count):
+            (length,) = _BLOCK.unpack(spool.read(_BLOCK.size))
+            spool.seek(length, 1)
+        self._left -= count
 
     def _next_block(self) -> bytes:
         spool = self._spool

@@ -71,16 +71,14 @@ class _Pool(Generic[T, R]):
     def __init__(self, work: Callable[[T], R], workers: int, context: BaseContext):
         self._work = work
         self._workers = workers
-        self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start_worker, initargs=(work,)
-        )
+        self._executor: ProcessPoolExecutor | None = worker_pool(work, workers, context)
 
     def submit(self, chunk: T) -> Future[R] | None:
         """The chunk's future in a worker; None once the workers broke."""
         if self._executor is None:
             return None
         try:
-            return self._executor.submit(_in_worker, chunk)
+            return submit(self._executor, chunk)
         except BrokenProcessPool:
             self._give_up()
             return None
@@ -110,6 +108,18 @@ class _Pool(Generic[T, R]):
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+
+def worker_pool(work: Callable[[T], R], workers: int, context: BaseContext) -> ProcessPoolExecutor:
+    """`workers` forked processes, each running `work` on the chunks `submit` gives it."""
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(work,)
+    )
+
+
+def submit(executor: ProcessPoolExecutor, chunk: T) -> Future[Any]:
+    """`work(chunk)` in a process of a `worker_pool`."""
+    return executor.submit(_in_worker, chunk)
 
 
 def _start_worker(work: Callable[[Any], Any]) -> None:

@@ -197,3 +197,116 @@ def test_a_run_shorter_than_the_serial_head_starts_no_worker(
         warnings.simplefilter("ignore")
         conversion = jb.convert(source, mapping, workers=2)
         assert len(list(conversion)) == conversion.report.examples > 0
+
+
+def _email_records(copies: int, late_label: str | None = None) -> list[jb.Record]:
+    """The e-mail fixture's six tasks (every label by the fourth, MANIFEST.md) `copies`
+    times, with ids of their own; the last annotated task's answers changed to
+    `late_label`."""
+    import msgspec
+
+    source, _, _ = CASES["ls-email-first-pass"]
+    tasks = list(jb.read(source))
+    records = [
+        msgspec.structs.replace(task, id=f"{n}-{task.id}") for n in range(copies) for task in tasks
+    ]
+    if late_label is not None:
+        at = max(n for n, record in enumerate(records) if record.annotations)
+        assert at >= len(records) - 2
+        last = records[at]
+        answers = [
+            msgspec.structs.replace(
+                a, regions=[msgspec.structs.replace(r, labels=[late_label]) for r in a.regions]
+            )
+            for a in last.annotations
+        ]
+        records[at] = msgspec.structs.replace(last, annotations=answers)
+    return records
+
+
+def _converted(records: list[jb.Record], processes: int, out: Path) -> dict[str, Any]:
+    conversion = jb.convert(records, "email-classification", workers=processes)
+    report = jb.write_jsonl(conversion, out)
+    return {
+        "lines": out.read_bytes(),
+        "rejects": [r.to_json_dict() for r in conversion.rejects],
+        "report": {k: v for k, v in report.to_json_dict().items() if k != "outputs"},
+    }
+
+
+@pytest.mark.parametrize(("late_label", "kept"), [(None, True), ("refund", False)])
+def test_blocks_converted_during_the_first_pass_are_kept_only_when_the_labels_held(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk_pids: list[int],
+    late_label: str | None,
+    kept: bool,
+) -> None:
+    """The first pass's labels are taken after six tasks (three blocks of two) and workers
+    convert the blocks meanwhile (jsonl_bridge/ahead.py). Every label is seen by then, unless
+    the last task brings a new one: then what was converted ahead is dropped, and the system
+    message lists the late label all the same."""
+    from jsonl_bridge import ahead
+
+    monkeypatch.setattr(pipeline, "SERIAL_HEAD", 6)
+    finished: list[int | None] = []
+    real_finish = ahead.Ahead.finish
+
+    def finish(self: ahead.Ahead) -> ahead.AheadParts | None:
+        parts = real_finish(self)
+        finished.append(parts.blocks if parts is not None else None)
+        return parts
+
+    monkeypatch.setattr(ahead.Ahead, "finish", finish)
+    records = _email_records(3, late_label)
+    alone = _converted(records, 1, tmp_path / "alone.jsonl")
+    assert finished == []  # one process: nothing ahead
+    shared = _converted(records, 2, tmp_path / "shared.jsonl")
+    assert shared == alone
+    assert len(finished) == 1
+    assert (finished[0] is not None and finished[0] >= 1) == kept
+    system = alone["lines"].split(b"\n")[0].split(b'"content": "')[1].split(b'"')[0].decode()
+    labels = ["billing", "other", "sales", "spam", "technical_support"] + (
+        [late_label] if late_label else []
+    )
+    assert system.count(", ") == len(labels) - 1
+    assert all(label in system for label in labels)
+    assert alone["lines"].count(b"\n") == alone["report"]["examples"] > 0
+
+
+@pytest.mark.parametrize("failing", [None, "0-5"])
+def test_ahead_keeps_every_block_in_order_unless_one_fails(failing: str | None) -> None:
+    """Workers read the blocks from the spool file they share with this process; parts
+    come back in block order, every block given to a worker by the end of the first pass
+    (at least the three read before the labels were taken). A block whose conversion fails drops everything converted
+    ahead: the conversion after the first pass meets the error and reports it as usual."""
+    from jsonl_bridge._schema import SchemaScan
+    from jsonl_bridge.ahead import Ahead
+    from jsonl_bridge.spool import RecordSpool, unpack_block
+
+    records = _email_records(2)
+    parent = os.getpid()
+
+    def start(schema: jb.ExportSchema) -> Callable[[bytes], tuple[int, list[str]]]:
+        def convert(block: bytes) -> tuple[int, list[str]]:
+            ids = [record.id for record in unpack_block(block)]
+            if failing in ids:
+                raise ValueError("a bad block")
+            return os.getpid(), ids
+
+        return convert
+
+    spool, scan = RecordSpool(2), SchemaScan()
+    ahead = Ahead(scan, start, spool.read_at, 2, after=3)  # every label by then
+    for record in spool.keep(records, ahead.block):
+        scan.add(record)
+    parts = ahead.finish()
+    spool.close()
+    if failing:
+        assert parts is None
+        return
+    assert parts is not None and 3 <= parts.blocks <= 6
+    done = list(parts)
+    kept = records[: 2 * parts.blocks]
+    assert [i for _, ids in done for i in ids] == [record.id for record in kept]
+    assert parent not in {pid for pid, _ in done}
