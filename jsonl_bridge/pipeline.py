@@ -295,9 +295,10 @@ def convert(
     out (counted in `report.skipped_empty`). `workers` processes re-encode the images that
     need it, or, for a mapping without images, convert the tasks past the first 2,000 (during
     the first pass that lists the labels, when there is one; default: the number of cores; 1
-    does it all in this process; the results are the same). Every example is checked as `bridge validate` would under the target `profile` (docs/validate.md) and
-    rejected (`invalid_example`) rather than written when it fails. Mapping problems,
-    unusable image roots and unreadable inputs raise before the first example; per-task
+    does it all in this process; the results are the same). Every example is checked as
+    `bridge validate` would under the target `profile` (docs/validate.md) and rejected
+    (`invalid_example`) rather than written when it fails. Mapping problems, unusable image
+    roots and unreadable inputs raise before the first example; per-task
     problems are collected in `Conversion.rejects` while you iterate.
     """
     if allow_private_hosts and not allow_remote:

@@ -278,8 +278,9 @@ def test_blocks_converted_during_the_first_pass_are_kept_only_when_the_labels_he
 def test_ahead_keeps_every_block_in_order_unless_one_fails(failing: str | None) -> None:
     """Workers read the blocks from the spool file they share with this process; parts
     come back in block order, every block given to a worker by the end of the first pass
-    (at least the three read before the labels were taken). A block whose conversion fails drops everything converted
-    ahead: the conversion after the first pass meets the error and reports it as usual."""
+    (at least the three read before the labels were taken). A block whose conversion fails
+    drops everything converted ahead: the conversion after the first pass meets the error
+    and reports it as usual."""
     from jsonl_bridge._schema import SchemaScan
     from jsonl_bridge.ahead import Ahead
     from jsonl_bridge.spool import RecordSpool, unpack_block
