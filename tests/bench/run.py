@@ -2,9 +2,10 @@
 
 For each workload and size, generates a seeded export with the shared generator (kept under
 --out and reused), then runs in fresh child processes the floor (the bare parse any tool must
-do) and jsonl_bridge on the same file, and prints wall time, items per second, the ratio to
-the floor and each process's peak resident memory. Sizes side by side show how time and
-memory grow.
+do) and jsonl_bridge on the same file, alternated `--rounds` times (the machine's speed
+drifts), and prints the median wall times, items per second, the ratio of the medians with
+the range of each round's ratio, and each process's peak resident memory. Sizes side by
+side show how time and memory grow.
 
     python tests/bench/run.py --gen ../shared/bench/gen_exports.py --out /tmp/bench \\
         --sizes 10000,100000 [--only ls-text,doccano,cvat]
@@ -22,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="where exports are generated")
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--only", default=",".join(w.name for w in WORKLOADS))
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="floor and ours alternated; medians are shown"
+    )
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     print(f"{'workload':10} {'size':>8} {'floor s':>8} {'ours s':>8} {'ratio':>6} "
-          f"{'items/s':>9} {'floor MiB':>9} {'ours MiB':>9}")  # fmt: skip
+          f"{'ratios':>9} {'items/s':>9} {'floor MiB':>9} {'ours MiB':>9}")  # fmt: skip
     for workload in (w for w in WORKLOADS if w.name in wanted):
         for size in (int(s) for s in args.sizes.split(",")):
             folder = args.out / f"{workload.name}-{size}"
@@ -105,13 +110,20 @@ def main() -> None:
                 command += ["--n-tasks", str(size), "--out", str(folder)]
                 subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             path = folder / workload.export
-            floor_s, floor_n, floor_kb = run(workload.floor, path)
-            ours_s, ours_n, ours_kb = run(workload.ours, path)
-            assert floor_n == ours_n, (workload.name, floor_n, ours_n)
+            floors, ours = [], []
+            for _ in range(args.rounds):  # alternated: the machine's speed drifts
+                floors.append(run(workload.floor, path))
+                ours.append(run(workload.ours, path))
+            counts = {n for _, n, _ in floors + ours}
+            assert len(counts) == 1, (workload.name, counts)
+            floor_s, ours_s = median(t for t, _, _ in floors), median(t for t, _, _ in ours)
+            ratios = [o[0] / f[0] for f, o in zip(floors, ours, strict=True)]
             print(
                 f"{workload.name:10} {size:8} {floor_s:8.2f} {ours_s:8.2f} "
-                f"{ours_s / floor_s:6.1f} {ours_n / ours_s:9.0f} "
-                f"{floor_kb / 1024:9.0f} {ours_kb / 1024:9.0f}"
+                f"{ours_s / floor_s:6.1f} {min(ratios):4.1f}-{max(ratios):<4.1f} "
+                f"{counts.pop() / ours_s:9.0f} "
+                f"{max(k for _, _, k in floors) / 1024:9.0f} "
+                f"{max(k for _, _, k in ours) / 1024:9.0f}"
             )
 
 
