@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from copy import copy
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -164,12 +164,9 @@ class Conversion:
         long enough to pay for them; examples, rejects and counts come back in task order, so
         the output is the same as with one process."""
         records = iter(self._records)
-        decode = msgspec.msgpack.Decoder(Example).decode
+        ahead: Iterable[_Part] = ()
         if self._converted is not None and isinstance(records, Replay):
-            for part in self._converted:
-                tally.add(part)
-                for blob in part.examples:
-                    yield decode(blob)
+            ahead = self._converted
             records.skip_blocks(self._converted.blocks)
         else:
             for record in islice(records, SERIAL_HEAD):
@@ -180,7 +177,8 @@ class Conversion:
             chunks = records.blocks()  # as spooled: CHUNK_TASKS records a block
         else:
             chunks = iter(lambda: pack_block(islice(records, CHUNK_TASKS)), b"")
-        for part in ordered_map(self._convert_chunk, chunks, self._workers):
+        decode = msgspec.msgpack.Decoder(Example).decode
+        for part in chain(ahead, ordered_map(self._convert_chunk, chunks, self._workers)):
             tally.add(part)
             for blob in part.examples:
                 yield decode(blob)
